@@ -1,0 +1,1 @@
+"""A Twilio stand-in: places calls against a running bot over the Media Streams protocol and measures them."""

@@ -1,0 +1,108 @@
+"""The ``voicebot`` command: ``serve`` the bot, ``check`` the configuration, and the developer tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import structlog
+
+from media.errors import ConfigError
+from web.settings import Settings, load_settings
+
+
+def _settings_or_exit(env_file: Path, **overrides: object) -> Settings:
+    try:
+        return load_settings(env_file, **overrides)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@click.pass_context
+def main(ctx: click.Context, env_file: Path) -> None:
+    """voicebot: a German-speaking phone customer-service bot for Twilio."""
+    ctx.obj = env_file
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default: HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default: PORT or 8000).")
+@click.pass_obj
+def serve(env_file: Path, host: str | None, port: int | None) -> None:
+    """Start the bot (Litestar under uvicorn)."""
+    import uvicorn
+
+    from web.app import create_app
+    from web.logging import configure_logging
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = _settings_or_exit(env_file, **overrides)
+    configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
+    app = create_app(settings)
+    structlog.get_logger().info("listening", url=f"http://{settings.host}:{settings.port}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=1 << 20)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def check(env_file: Path, as_json: bool) -> None:
+    """Print the effective configuration (secrets masked) and which providers will be used."""
+    from web.providers import build_providers
+
+    settings = _settings_or_exit(env_file)
+    providers = build_providers(settings)
+    config = {k: _show(k, v) for k, v in settings.model_dump().items()}
+    problems = []
+    if not providers.ready:
+        problems.append(
+            "a call cannot be held: "
+            + ", ".join(r for r, n in providers.describe().items() if n == "missing")
+        )
+    if not settings.public_url:
+        problems.append("PUBLIC_URL is not set: Twilio cannot be told where to stream (/voice needs it)")
+    report = {
+        "config": config,
+        "providers": providers.describe(),
+        "notes": providers.missing,
+        "problems": problems,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        click.echo("Configuration:")
+        for key, value in config.items():
+            click.echo(f"  {key.upper():<36} {value}")
+        click.echo("Providers:")
+        for role, name in providers.describe().items():
+            click.echo(f"  {role:<5} {name}")
+        for note in providers.missing:
+            click.echo(f"note: {note}")
+        for problem in problems:
+            click.echo(f"problem: {problem}")
+    sys.exit(1 if not providers.ready else 0)
+
+
+def _show(key: str, value: object) -> str:
+    text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    if any(s in key for s in ("key", "token", "password")):
+        return "***set***" if text else "(not set)"
+    return str(text) if text not in ("", None) else "(not set)"
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [
+        settings.openai_api_key.get_secret_value(),
+        settings.elevenlabs_api_key.get_secret_value(),
+        settings.twilio_auth_token.get_secret_value(),
+        settings.console_password.get_secret_value(),
+    ]

@@ -1,0 +1,36 @@
+"""Liveness and readiness: a load balancer asks the first, an operator or Twilio set-up the second."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Response
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from web.context import AppContext
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready")
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    ctx: AppContext = request.app.state.ctx
+    providers = ctx.providers.describe()
+    reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
+    body: dict[str, object] = {
+        "status": "ready" if not reasons else "not_ready",
+        "providers": providers,
+        "notes": list(ctx.providers.missing),
+        "signatures": "enabled" if ctx.settings.signatures_enabled else "disabled",
+        "public_url": ctx.settings.public_url or None,
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return Response(body, status_code=HTTP_200_OK if not reasons else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+ROUTES = [health, ready]

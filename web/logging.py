@@ -1,0 +1,83 @@
+"""structlog set-up: JSON lines in production, readable lines on a terminal, secrets never printed.
+
+``call_sid`` and ``stream_sid`` are bound with ``structlog.contextvars`` by the call session once per call,
+so every line logged inside that call's tasks carries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"(api_key|auth_token|password|secret|token|authorization|signature)", re.I)
+_PHONE = re.compile(r"\+?\d[\d \-/]{6,}\d")
+_PHONE_KEYS = {"caller", "from_", "from", "to", "called", "number", "transfer_number"}
+
+
+def mask_phone(number: str) -> str:
+    """Keep the country prefix and the last two digits, enough to tell calls apart, not to call back."""
+    digits = re.sub(r"\D", "", number)
+    if len(digits) < 5:
+        return "***" if digits else number
+    prefix = "+" + digits[:2] if number.strip().startswith("+") else digits[:2]
+    return f"{prefix}{'*' * (len(digits) - 4)}{digits[-2:]}"
+
+
+def _mask_value(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if _SECRET_KEYS.search(key) and value:
+            return "***"
+        if key.lower() in _PHONE_KEYS:
+            return mask_phone(value)
+        return _PHONE.sub(lambda m: mask_phone(m.group(0)), value) if _looks_like_phone_text(value) else value
+    return value
+
+
+def _looks_like_phone_text(value: str) -> bool:
+    return "+" in value and any(c.isdigit() for c in value)
+
+
+class SecretMasker:
+    """A structlog processor that masks secrets by key and phone numbers by key or by shape."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def __call__(
+        self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in list(event_dict.items()):
+            masked = _mask_value(key, value)
+            if isinstance(masked, str):
+                for secret in self._secrets:
+                    if secret in masked:
+                        masked = masked.replace(secret, "***")
+            event_dict[key] = masked
+        return event_dict
+
+
+def configure_logging(*, fmt: str = "auto", level: str = "info", secrets: Iterable[str] = ()) -> None:
+    """Idempotent; called by the CLI before the app starts, and by tests that want real output."""
+    renderer: Any
+    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            SecretMasker(secrets),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
