@@ -10,15 +10,25 @@ import structlog
 from litestar import Litestar
 
 from web import health
-from web.context import AppContext
+from web.context import AppContext, SessionFactory
 from web.providers import Providers, build_providers
 from web.settings import Settings
 
 log = structlog.get_logger()
 
 
-def create_app(settings: Settings, providers: Providers | None = None) -> Litestar:
-    ctx = AppContext(settings=settings, providers=providers or build_providers(settings))
+def create_app(
+    settings: Settings,
+    providers: Providers | None = None,
+    *,
+    session_factory: SessionFactory | None = None,
+) -> Litestar:
+    """``session_factory`` replaces the real call session (tests of the Twilio edge alone use a recorder)."""
+    ctx = AppContext(
+        settings=settings,
+        providers=providers or build_providers(settings),
+        session_factory=session_factory,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:

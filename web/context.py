@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dialogue.events import EventSink, FanoutSink
+from media.transport import CallControl, CallTransport, StreamHandler, StreamStart
 from web.providers import Providers
 from web.settings import Settings
+
+
+SessionFactory = Callable[[CallTransport, CallControl, StreamStart], StreamHandler]
+"""(outbound transport, call control, start message) → the handler that receives the stream."""
 
 
 @dataclass(slots=True)
@@ -14,6 +20,8 @@ class AppContext:
     settings: Settings
     providers: Providers
     sink: FanoutSink = field(default_factory=FanoutSink)
+    session_factory: SessionFactory | None = None
+    """Builds the call session for a new stream; None until the dialogue layer is wired in."""
     extras: dict[str, object] = field(default_factory=dict)
     """Collaborators added by feature modules at start-up (call registry, store, channels)."""
 
