@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     min_utterance_ms: int = Field(200, ge=60, le=5000)
     max_utterance_ms: int = Field(30000, ge=1000, le=120000)
     barge_in_ms: int = Field(300, ge=60, le=3000)
+    playout_lead_ms: int = Field(200, ge=40, le=600000)
+    """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 
     # --- conversation ----------------------------------------------------------------------------------
     business_profile: Path | None = None
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
         if v and urlparse(v).scheme not in ("http", "https"):
             raise ValueError("must be an absolute http(s) URL such as https://bot.example.com")
         return v
+
+    @field_validator("business_profile", "phrase_cache_dir", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("dtmf_actions")
     @classmethod

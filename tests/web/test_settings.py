@@ -65,3 +65,19 @@ def test_dtmf_actions_parse() -> None:
         "*": "repeat",
     }
     assert Settings(dtmf_actions="").dtmf_action_map == {}
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
+    listed = {line.split("=", 1)[0].strip() for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_the_example_file_loads_as_a_dotenv(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text((Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8"))
+    settings = load_settings(env)
+    assert settings.business_profile is None
+    assert settings.phrase_cache_dir is None
+    assert settings.public_url == ""
+    assert settings.dtmf_action_map == {"0": "transfer"}

@@ -1,0 +1,26 @@
+"""Per-turn latency: every stage measured from the end of the caller's speech, on one monotonic clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+STAGES = ("transcript", "llm_first_token", "first_sentence", "tts_first_byte", "first_audio", "playback_done")
+
+
+@dataclass(slots=True)
+class TurnClock:
+    speech_end: float
+    """Monotonic time of the end of the caller's last voiced frame (not when the silence timer fired)."""
+    clock: Callable[[], float] = time.monotonic
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, stage: str) -> None:
+        """Keeps the first time a stage is reached (later sentences do not move it)."""
+        if stage not in self.marks:
+            self.marks[stage] = (self.clock() - self.speech_end) * 1000
+
+    def ms(self, stage: str) -> float | None:
+        value = self.marks.get(stage)
+        return round(value, 1) if value is not None else None

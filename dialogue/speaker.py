@@ -1,0 +1,160 @@
+"""Turns bot text into audio on the wire: cached phrase, else streamed TTS, else the local backup voice.
+
+Each piece of speech ends with a named mark; waiting for its echo is how a turn knows it has been heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from media.errors import ProviderError
+from media.playback import PlaybackTracker
+from media.playout import Playout
+from media.speech import TextToSpeech
+
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    mark: str
+    audio_bytes: int
+    source: str
+    """"cache", the primary TTS's name, or the backup's: shown in the console and logs."""
+
+
+class Speaker:
+    def __init__(
+        self,
+        playout: Playout,
+        tts: TextToSpeech,
+        *,
+        cached: Callable[[str], bytes | None],
+        backup: TextToSpeech | None = None,
+        tracker: PlaybackTracker,
+        first_byte_timeout_s: float = 2.0,
+    ) -> None:
+        self._playout = playout
+        self._tts = tts
+        self._backup = backup if backup is not None and backup is not tts else None
+        self._cached = cached
+        self._first_byte_timeout = first_byte_timeout_s
+        self._tracker = tracker
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._seq = 0
+        self._log = structlog.get_logger()
+
+    async def say(
+        self,
+        text: str,
+        *,
+        tag: str,
+        turn: int,
+        on_first_audio: Callable[[], None] | None = None,
+        on_first_byte: Callable[[], None] | None = None,
+    ) -> Spoken:
+        """Queues ``text`` for playback and returns once all its audio is queued (not played).
+
+        Raises ``ProviderError`` only when neither the cache, the TTS nor the backup produced a byte.
+        """
+        self._seq += 1
+        mark = f"{tag}-{self._seq}"
+        audio = self._cached(text)
+        source = "cache"
+        total = 0
+        if audio:
+            if on_first_byte:
+                on_first_byte()
+            if on_first_audio:
+                self._playout.enqueue_call(on_first_audio)
+            self._playout.enqueue_audio(audio)
+            total = len(audio)
+        else:
+            total, source = await self._synthesize(text, on_first_audio, on_first_byte)
+        self._tracker.segment(mark, text, total, turn=turn, started_at=self._playout.start_of_last(total))
+        self._waiters[mark] = asyncio.get_running_loop().create_future()
+        self._playout.enqueue_mark(mark)
+        return Spoken(mark, total, source)
+
+    async def _synthesize(
+        self, text: str, on_first_audio: Callable[[], None] | None, on_first_byte: Callable[[], None] | None
+    ) -> tuple[int, str]:
+        last_error: ProviderError | None = None
+        for engine in (self._tts, self._backup):
+            if engine is None:
+                continue
+            total = 0
+            try:
+                async for chunk in _with_first_byte_budget(engine.synthesize(text), self._first_byte_timeout):
+                    if not chunk:
+                        continue
+                    if total == 0:
+                        if on_first_byte:
+                            on_first_byte()
+                        if on_first_audio:
+                            self._playout.enqueue_call(on_first_audio)
+                    self._playout.enqueue_audio(chunk)
+                    total += len(chunk)
+            except ProviderError as exc:
+                self._log.warning("tts_failed", engine=engine.name, detail=exc.detail, bytes_before=total)
+                last_error = exc
+                if total:
+                    return total, engine.name  # half a sentence is better than repeating it in another voice
+                continue
+            if total:
+                return total, engine.name
+            last_error = ProviderError("tts", f"{engine.name} returned no audio", retryable=True)
+        raise last_error or ProviderError("tts", "no text-to-speech engine", retryable=False)
+
+    # --- marks -----------------------------------------------------------------------------------------------
+    def on_echo(self, mark: str) -> None:
+        waiter = self._waiters.pop(mark, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def release(self, marks: list[str]) -> None:
+        """Marks that will never be echoed (dropped before they were sent)."""
+        for mark in marks:
+            self.on_echo(mark)
+
+    async def played(self, mark: str) -> None:
+        waiter = self._waiters.get(mark)
+        if waiter is not None:
+            await asyncio.shield(waiter)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._waiters)
+
+    def cancel_all(self) -> None:
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.cancel()
+        self._waiters.clear()
+
+
+async def _with_first_byte_budget(stream: AsyncIterator[bytes], timeout_s: float) -> AsyncIterator[bytes]:
+    """The SDK's own timeouts cover a whole request; a caller waiting in silence needs the first byte fast."""
+    iterator = aiter(stream)
+    try:
+        async with asyncio.timeout(timeout_s):
+            first = await anext(iterator)
+    except StopAsyncIteration:
+        return
+    except TimeoutError:
+        await _close(iterator)
+        raise ProviderError("tts", f"no audio within {timeout_s:.1f} s", retryable=True) from None
+    yield first
+    async for chunk in iterator:
+        yield chunk
+
+
+async def _close(iterator: AsyncIterator[bytes]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # noqa: BLE001 - closing a failed stream must not mask the timeout
+            return

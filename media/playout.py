@@ -1,0 +1,161 @@
+"""Feeds bot audio to the transport in near real time, keeping only a short lead buffered at the far end.
+
+Twilio plays whatever it has buffered; it cannot be paused, only cleared. Keeping the lead short (200 ms by
+default) means that pausing here silences the bot within that lead, while we decide whether the caller
+really interrupts, and resuming after a backchannel loses nothing. A naive bot that sends the whole answer
+at once can only ``clear`` and throw the answer away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from media.transport import CallTransport
+
+BYTES_PER_SECOND = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[[], None]
+
+
+class _Clear:
+    pass
+
+
+_CLEAR = _Clear()
+_Item = bytes | _Mark | _Call | _Clear
+
+
+class Playout:
+    """One per call. ``enqueue_*`` and ``pause``/``resume``/``flush`` are synchronous and ordered.
+
+    ``chunk_ms`` trades messages per second (CPU at 200 calls) against how finely the lead is kept:
+    100 ms chunks are 10 messages a second per call, and with a 200 ms lead the far end always holds
+    100–200 ms, enough to ride out a busy event loop without an underrun.
+    """
+
+    def __init__(
+        self,
+        transport: CallTransport,
+        *,
+        lead_ms: int = 200,
+        chunk_ms: int = 100,
+        on_sent: Callable[[bytes], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._lead = lead_ms / 1000
+        self._chunk = max(20, chunk_ms) * BYTES_PER_SECOND // 1000
+        self._on_sent = on_sent
+        self._clock = clock
+        self._queue: deque[_Item] = deque()
+        self._wake = asyncio.Event()
+        self._paused = False
+        self._t_end = 0.0
+        self.bytes_sent = 0
+        self._queued_audio = 0
+        self._log = structlog.get_logger()
+
+    # --- control (synchronous, called from state-machine effects) ------------------------------------------
+    def enqueue_audio(self, ulaw: bytes) -> None:
+        for i in range(0, len(ulaw), self._chunk):
+            self._queue.append(ulaw[i : i + self._chunk])
+        self._queued_audio += len(ulaw)
+        self._wake.set()
+
+    def enqueue_mark(self, name: str) -> None:
+        self._queue.append(_Mark(name))
+        self._wake.set()
+
+    def enqueue_call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when everything queued before it has been handed to the transport."""
+        self._queue.append(_Call(fn))
+        self._wake.set()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
+
+    def flush(self) -> list[str]:
+        """Drop everything queued, then send ``clear``; returns the names of marks that were never sent."""
+        dropped = [item.name for item in self._queue if isinstance(item, _Mark)]
+        self._queue.clear()
+        self._queued_audio = 0
+        self._queue.append(_CLEAR)
+        self._paused = False
+        self._t_end = self._clock()
+        self._wake.set()
+        return dropped
+
+    # --- state -------------------------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def queued(self) -> bool:
+        return bool(self._queue)
+
+    @property
+    def playing_until(self) -> float:
+        """When the far end will have played everything sent so far (clock seconds)."""
+        return self._t_end
+
+    def start_of_last(self, nbytes: int) -> float:
+        """When the last ``nbytes`` queued will start to play, if nothing pauses the feed."""
+        ahead = (self._queued_audio - nbytes) / BYTES_PER_SECOND
+        return max(self._clock(), self._t_end) + max(0.0, ahead)
+
+    def is_playing(self) -> bool:
+        return self._t_end > self._clock() or any(isinstance(i, bytes) for i in self._queue)
+
+    # --- the feeding task --------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            if not self._queue or (self._paused and not isinstance(self._queue[0], _Clear)):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            head = self._queue[0]
+            if isinstance(head, bytes):
+                now = self._clock()
+                self._t_end = max(self._t_end, now)
+                ahead = self._t_end - now
+                if ahead > self._lead:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), ahead - self._lead)
+                    except TimeoutError:
+                        pass
+                    continue
+                self._queue.popleft()
+                self._queued_audio -= len(head)
+                await self._transport.send_audio(head)
+                self._t_end += len(head) / BYTES_PER_SECOND
+                self.bytes_sent += len(head)
+                if self._on_sent is not None:
+                    self._on_sent(head)
+            else:
+                self._queue.popleft()
+                if isinstance(head, _Mark):
+                    await self._transport.send_mark(head.name)
+                elif isinstance(head, _Call):
+                    head.fn()
+                else:
+                    await self._transport.clear()
