@@ -32,6 +32,17 @@ class Conversation:
             self._turns.append(Message("assistant", text, tool_calls=tool_calls))
             self._trim()
 
+    def replace_last_assistant(self, text: str) -> bool:
+        """After a barge-in: the reply stays in history only as far as the caller heard it."""
+        for i in range(len(self._turns) - 1, -1, -1):
+            message = self._turns[i]
+            if message.role == "assistant":
+                self._turns[i] = Message("assistant", text, tool_calls=message.tool_calls)
+                return True
+            if message.role == "user":
+                return False
+        return False
+
     def add_tool_result(self, call_id: str, result: str) -> None:
         self._turns.append(Message("tool", result, tool_call_id=call_id))
         self._trim()

@@ -31,11 +31,13 @@ from dialogue.events import (
 from dialogue.latency import TurnClock
 from dialogue.llm import LanguageModel
 from dialogue.machine import CallMachine, CallState
+from dialogue.phrases import PhraseCatalogue
 from dialogue.speaker import Speaker, Spoken
 from dialogue.tools import Outcome, ToolRegistry
 from dialogue.turn import Budgets, TurnResult, TurnRunner
 from media.errors import ProviderError
 from media.playback import PlaybackTracker
+from media.privacy import mask_phone
 from media.playout import Playout
 from media.speech import SpeechToText, TextToSpeech, Utterance
 from media.transport import CallControl, CallTransport, StreamStart
@@ -51,23 +53,6 @@ _RESUME_AFTER = {
     "reply_failed": S.LISTENING,
 }
 """Progress a paused call made meanwhile: a false barge-in resumes into the state the work has reached."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lines:
-    """The fixed German sentences of a call; cached as audio so they play even when TTS is down."""
-
-    greeting: str
-    reprompt: str
-    goodbye: str
-    fallback_stt: str
-    fallback_llm: str
-    handover: str
-    transfer_unavailable: str
-
-    def all(self) -> list[str]:
-        return [self.greeting, self.reprompt, self.goodbye, self.fallback_stt, self.fallback_llm, self.handover,
-                self.transfer_unavailable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +75,7 @@ class CallDeps:
     stt: SpeechToText
     llm: LanguageModel
     tts: TextToSpeech
-    lines: Lines
+    lines: PhraseCatalogue
     system_prompt: str
     cached_audio: Callable[[str], bytes | None] = lambda _text: None
     backup_tts: TextToSpeech | None = None
@@ -101,6 +86,9 @@ class Recorder(Protocol):
     def caller(self, ulaw: bytes) -> None: ...
 
     def bot(self, ulaw: bytes) -> None: ...
+
+    def clear(self) -> None:
+        """The far end dropped its buffer: bot audio not yet played was never heard."""
 
     def close(self) -> None: ...
 
@@ -153,8 +141,8 @@ class CallSession:
             conversation=self.conversation,
             tools=deps.tools,
             budgets=config.budgets,
-            fallback_stt=deps.lines.fallback_stt,
-            fallback_llm=deps.lines.fallback_llm,
+            fallback_stt=deps.lines.stt_fallback,
+            fallback_llm=deps.lines.llm_fallback,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._controlq: asyncio.Queue[_Control] = asyncio.Queue()
@@ -177,6 +165,7 @@ class CallSession:
         self._ended = False
         self._end_reason = ""
         self._shutdown: asyncio.Task[None] | None = None
+        self._hangup: asyncio.Task[bool] | None = None
         self._started = time.monotonic()
         self._wall_offset = time.monotonic()
         self._speech_end_mono = 0.0
@@ -188,11 +177,12 @@ class CallSession:
             CallStarted(
                 call_sid=self.call_sid,
                 stream_sid=self.stream_sid,
-                caller=start.custom_parameters.get("caller_masked", ""),
+                caller=mask_phone(start.custom_parameters.get("caller", "")),
                 transport=start.transport,
             )
         )
         self._log.info("call_started", transport=start.transport)
+        self.detector.bot_speaking = True  # the greeting starts now; no transition announces it
         self._spawn(self.playout.run(), "playout")
         self._spawn(self._control_loop(), "control")
         self._spawn(self._watchdog(), "watchdog")
@@ -221,15 +211,23 @@ class CallSession:
 
     # ===== public control ===================================================================================
     async def hangup(self, reason: str) -> None:
-        """Ends the call from any state and waits until every task of the call has finished."""
-        if not self._ended:
-            self._end_reason = reason
-            await self.machine.fire("hangup")
+        """Ends the call from any state and waits until every task of the call has finished.
+
+        The first reason wins (the bot's own goodbye closes the stream, which reports ``bot_closed`` after).
+        The transition runs in its own task: a caller cancelled meanwhile (a closing socket) cannot leave it
+        half done.
+        """
+        self._end_reason = self._end_reason or reason
+        if self._hangup is None:
+            self._hangup = asyncio.get_running_loop().create_task(self.machine.fire("hangup"), name="hangup")
+        await asyncio.shield(self._hangup)
         if self._shutdown is not None:
             await asyncio.shield(self._shutdown)
 
     def active_tasks(self) -> int:
-        return sum(1 for t in self._tasks if not t.done())
+        """Tasks of this call still running, the shutdown included: zero means the call left nothing behind."""
+        running = sum(1 for t in self._tasks if not t.done())
+        return running + (1 if self._shutdown is not None and not self._shutdown.done() else 0)
 
     @property
     def state(self) -> CallState:
@@ -314,6 +312,8 @@ class CallSession:
         dropped = self.playout.flush()
         self.speaker.release(dropped)
         self.tracker.on_clear()
+        if self._recorder is not None:
+            self._recorder.clear()
         self.emit(ProtocolEvent(call_sid=self.call_sid, name="clear", detail=f"barge-in in {self._interrupted_from}"))
         result = self._work_result
         self._cancel_work()
@@ -456,7 +456,7 @@ class CallSession:
             await self.advance("playback_done")
         elif self.machine.state in (S.THINKING, S.TRANSCRIBING):
             # Nothing was said (empty reply, or every voice failed): never leave the caller in silence.
-            await self._say_alone(self._deps.lines.fallback_llm, "fb")
+            await self._say_alone(self._deps.lines.llm_fallback, "fb")
 
     async def _say_alone(self, text: str, tag: str) -> None:
         """A bot utterance outside a caller turn (reprompt, repeat, fallback): speak, wait, back to listening."""
@@ -480,17 +480,20 @@ class CallSession:
         if self._reprompts > self._config.max_reprompts:
             self._replace_work(self._goodbye("caller_silent"), "goodbye")
         else:
-            self._replace_work(self._say_alone(self._deps.lines.reprompt, f"reprompt{self._reprompts}"), "reprompt")
+            prompts = self._deps.lines.reprompts
+            text = prompts[min(self._reprompts, len(prompts)) - 1]
+            self._replace_work(self._say_alone(text, f"reprompt{self._reprompts}"), "reprompt")
 
     async def _goodbye(self, reason: str) -> None:
         self._closing = True
         self.disarm_reprompt()
-        spoken = await self._say_or_skip(self._deps.lines.goodbye, "bye")
+        lines = self._deps.lines
+        spoken = await self._say_or_skip(lines.goodbye_silence if reason == "caller_silent" else lines.goodbye, "bye")
         if spoken is not None:
             await self.speaker.played(spoken.mark)
+        self._end_reason = self._end_reason or reason
         await self._control.hangup(self.call_sid)
-        self._end_reason = reason
-        await self.machine.fire("hangup")
+        await self.hangup(reason)
 
     async def _say_or_skip(self, text: str, tag: str) -> Spoken | None:
         """For the last words of a call: if no voice works, end anyway rather than hang."""
@@ -510,10 +513,12 @@ class CallSession:
         spoken = await self._say_or_skip(text, "handover")
         if spoken is not None:
             await self.speaker.played(spoken.mark)
-        if number and await self._control.transfer(self.call_sid, number):
+        if number:
             self._end_reason = "transferred"
-            await self.machine.fire("hangup")
-            return
+            if await self._control.transfer(self.call_sid, number):
+                await self.hangup("transferred")
+                return
+            self._end_reason = ""
         self._closing = False
         if number:  # the transport cannot transfer (e.g. a browser call): say so and carry on
             await self._say_alone(self._deps.lines.transfer_unavailable, "handover")
@@ -562,7 +567,8 @@ class CallSession:
         hearing = self.tracker.hearing(self._speech_turn)
         heard, cut = hearing.heard, " ".join(filter(None, (hearing.cut, hearing.pending)))
         self.tracker.forget(self._speech_turn)
-        self.conversation.add_assistant(heard)
+        if not self.conversation.replace_last_assistant(heard):
+            self.conversation.add_assistant(heard)
         self.emit(
             TranscriptEvent(
                 call_sid=self.call_sid, role="bot", text=heard, cut=cut, turn=self._turn, interrupted=True

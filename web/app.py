@@ -6,12 +6,17 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncio
+
 import structlog
 from litestar import Litestar
 
-from web import health
+from web import health, media_ws, twilio_routes
+from web.calls import TwilioEdge
+from web.console_routes import console_wiring
 from web.context import AppContext, SessionFactory
 from web.providers import Providers, build_providers
+from web.sessions import real_session_factory
 from web.settings import Settings
 
 log = structlog.get_logger()
@@ -29,6 +34,11 @@ def create_app(
         providers=providers or build_providers(settings),
         session_factory=session_factory,
     )
+    if ctx.session_factory is None and ctx.providers.ready:
+        ctx.session_factory = real_session_factory(ctx)
+    edge = TwilioEdge.from_settings(settings)
+    edge.install(ctx)
+    console = console_wiring(ctx)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -40,13 +50,25 @@ def create_app(
                 "twilio_signatures_disabled",
                 detail="TWILIO_AUTH_TOKEN is not set: anyone who finds this server can drive it",
             )
+        warming = asyncio.create_task(ctx.providers.warm_phrases(), name="warm_phrases")
         try:
             yield
         finally:
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
             await ctx.providers.aclose()
+            await edge.aclose()
             log.info("bot_stopped")
 
-    route_handlers: list[Any] = [*health.ROUTES]
-    app = Litestar(route_handlers=route_handlers, lifespan=[lifespan], debug=False)
+    route_handlers: list[Any] = [*health.ROUTES, *twilio_routes.ROUTES, *media_ws.ROUTES]
+    route_handlers += console.route_handlers
+    app = Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        plugins=console.plugins,
+        on_startup=console.on_startup,
+        on_shutdown=console.on_shutdown,
+        debug=False,
+    )
     app.state.ctx = ctx
     return app

@@ -60,7 +60,11 @@ def check(env_file: Path, as_json: bool) -> None:
     from web.providers import build_providers
 
     settings = _settings_or_exit(env_file)
-    providers = build_providers(settings)
+    try:
+        providers = build_providers(settings)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
     config = {k: _show(k, v) for k, v in settings.model_dump().items()}
     problems = []
     if not providers.ready:
@@ -82,14 +86,34 @@ def check(env_file: Path, as_json: bool) -> None:
         click.echo("Configuration:")
         for key, value in config.items():
             click.echo(f"  {key.upper():<36} {value}")
-        click.echo("Providers:")
+        click.echo("Providers (active):")
         for role, name in providers.describe().items():
             click.echo(f"  {role:<5} {name}")
+        if providers.profile is not None:
+            click.echo(f"  business profile: {providers.profile.company_name}")
         for note in providers.missing:
             click.echo(f"note: {note}")
         for problem in problems:
             click.echo(f"problem: {problem}")
     sys.exit(1 if not providers.ready else 0)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=int, default=8100, show_default=True, help="Port (0 picks a free one).")
+def fakes(host: str, port: int) -> None:
+    """Serve loopback fakes of the OpenAI and ElevenLabs APIs (point *_BASE_URL at them)."""
+    import asyncio
+    import contextlib
+
+    from fakes.server import serve_forever
+    from web.logging import configure_logging
+
+    configure_logging(fmt="console", level="info", secrets=[])
+    base = f"http://{host}:{port}"
+    click.echo(f"OPENAI_BASE_URL={base}/v1  ELEVENLABS_BASE_URL={base}  (any non-empty key is accepted)")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(host, port))
 
 
 def _show(key: str, value: object) -> str:

@@ -14,18 +14,13 @@ from typing import Any
 
 import structlog
 
+from media.privacy import mask_phone
+
+__all__ = ["SecretMasker", "configure_logging", "mask_phone"]
+
 _SECRET_KEYS = re.compile(r"(api_key|auth_token|password|secret|token|authorization|signature)", re.I)
 _PHONE = re.compile(r"\+?\d[\d \-/]{6,}\d")
 _PHONE_KEYS = {"caller", "from_", "from", "to", "called", "number", "transfer_number"}
-
-
-def mask_phone(number: str) -> str:
-    """Keep the country prefix and the last two digits, enough to tell calls apart, not to call back."""
-    digits = re.sub(r"\D", "", number)
-    if len(digits) < 5:
-        return "***" if digits else number
-    prefix = "+" + digits[:2] if number.strip().startswith("+") else digits[:2]
-    return f"{prefix}{'*' * (len(digits) - 4)}{digits[-2:]}"
 
 
 def _mask_value(key: str, value: Any) -> Any:
@@ -68,6 +63,8 @@ def configure_logging(*, fmt: str = "auto", level: str = "info", secrets: Iterab
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    # transitions logs every callback at INFO through the stdlib; our own state_changed line says it once.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

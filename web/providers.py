@@ -1,16 +1,38 @@
 """Picks the concrete STT, LLM and TTS engines from the settings: the only place that knows them all.
 
 ``auto`` prefers the cloud provider when its key is set and falls back to a local engine otherwise, so a
-machine with no keys can still hold a whole call.
+machine with no keys can still hold a whole call. Each cloud SDK gets exactly one client here, shared by
+every call of the process so TLS connections stay warm, with its own retries off and explicit timeouts:
+the adapters' stage budgets decide, not SDK defaults of several minutes.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import structlog
+from elevenlabs.client import AsyncElevenLabs
+from openai import AsyncOpenAI, Timeout
 
 from dialogue.llm import LanguageModel
+from dialogue.llm_openai import OpenAILanguageModel
+from dialogue.llm_scripted import ScriptedLanguageModel
+from dialogue.phrases import PhraseCache, PhraseCatalogue, german_catalogue
+from dialogue.profile import BusinessProfile, load_profile
 from media.speech import SpeechToText, TextToSpeech
+from media.stt_openai import OpenAISpeechToText
+from media.tts_elevenlabs import ElevenLabsTextToSpeech
+from media.tts_espeak import EspeakTextToSpeech
 from web.settings import Settings
+
+log = structlog.get_logger()
+
+CONNECT_TIMEOUT_S = 2.0
+"""A TCP+TLS handshake slower than this will not make any budget; fail fast and let the budget retry."""
 
 
 @dataclass(slots=True)
@@ -20,6 +42,13 @@ class Providers:
     tts: TextToSpeech | None = None
     missing: list[str] = field(default_factory=list)
     """Human-readable reasons why a role has no engine or runs on a weaker fallback."""
+    profile: BusinessProfile | None = None
+    catalogue: PhraseCatalogue | None = None
+    phrases: PhraseCache | None = None
+    """Fixed phrases as audio; ``warm_phrases()`` fills it, ``cached_phrase()`` reads it."""
+    backup_tts: TextToSpeech | None = None
+    """A local voice for fixed phrases when the primary TTS is down (eSpeak behind ElevenLabs)."""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -32,18 +61,144 @@ class Providers:
             "tts": self.tts.name if self.tts else "missing",
         }
 
+    def cached_phrase(self, text: str) -> bytes | None:
+        """μ-law of a fixed phrase in the primary voice (or the backup voice), None if never synthesized."""
+        if self.phrases is None or self.tts is None:
+            return None
+        return self.phrases.get(text, self.tts)
+
+    async def warm_phrases(self) -> int:
+        """Synthesizes the catalogue ahead (call at start-up, in the background); never raises."""
+        if self.phrases is None or self.catalogue is None or self.tts is None:
+            return 0
+        return await self.phrases.warm(self.tts, self.catalogue.all())
+
     async def aclose(self) -> None:
         for engine in (self.stt, self.llm, self.tts):
             close = getattr(engine, "aclose", None)
             if close is not None:
                 await close()
+        for close_client in self.closers:
+            await close_client()
+        self.closers.clear()
 
 
 def build_providers(settings: Settings) -> Providers:
-    """Constructs engines without network I/O; clients are created once per process and kept warm."""
-    providers = Providers()
-    if not settings.openai_api_key.get_secret_value():
-        providers.missing.append("OPENAI_API_KEY is not set: no cloud speech-to-text or language model")
-    if not settings.elevenlabs_api_key.get_secret_value():
-        providers.missing.append("ELEVENLABS_API_KEY is not set: no cloud text-to-speech")
-    return providers
+    """Constructs engines without network I/O; clients are created once per process and kept warm.
+
+    A broken business profile file raises ``ConfigError``: answering with the wrong company's facts is
+    worse than not starting.
+    """
+    profile = load_profile(settings.business_profile)
+    catalogue = german_catalogue(profile.company_name)
+    p = Providers(profile=profile, catalogue=catalogue)
+    openai_key = settings.openai_api_key.get_secret_value()
+    openai_client = _openai_client(settings, p) if openai_key else None
+
+    _pick_stt(settings, p, openai_client, profile)
+    _pick_llm(settings, p, openai_client, profile)
+    _pick_tts(settings, p)
+    p.phrases = PhraseCache(settings.phrase_cache_path, fallback=p.backup_tts)
+    return p
+
+
+def _openai_client(settings: Settings, p: Providers) -> AsyncOpenAI:
+    client = AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url or None,
+        max_retries=0,
+        timeout=Timeout(max(settings.llm_total_timeout_s, settings.stt_timeout_s), connect=CONNECT_TIMEOUT_S),
+    )
+    p.closers.append(client.close)
+    return client
+
+
+def _pick_stt(settings: Settings, p: Providers, client: AsyncOpenAI | None, profile: BusinessProfile) -> None:
+    choice = settings.stt_provider
+    if choice == "none":
+        p.missing.append("STT_PROVIDER=none: speech-to-text is switched off")
+        return
+    if choice in ("auto", "openai") and client is not None:
+        p.stt = OpenAISpeechToText(
+            client,
+            model=settings.openai_stt_model,
+            prompt=profile.stt_prompt(),
+            timeout_s=settings.stt_timeout_s,
+        )
+        return
+    if choice == "openai":
+        p.missing.append("STT_PROVIDER=openai but OPENAI_API_KEY is not set: no speech-to-text")
+        return
+    if importlib.util.find_spec("faster_whisper") is None:
+        p.missing.append(
+            "no speech-to-text: set OPENAI_API_KEY, or install the local engine with "
+            "pip install 'voicebot[local-stt]' (faster-whisper)"
+        )
+        return
+    from media.stt_local import LocalSpeechToText
+
+    p.stt = LocalSpeechToText(
+        model=settings.local_stt_model,
+        prompt=profile.stt_prompt(),
+        timeout_s=max(settings.stt_timeout_s, 8.0),
+    )
+    if choice == "auto":
+        p.missing.append(
+            "OPENAI_API_KEY is not set: speech-to-text runs locally "
+            f"(faster-whisper {settings.local_stt_model!r})"
+        )
+    if not Path(settings.local_stt_model).is_dir():
+        p.missing.append(
+            f"LOCAL_STT_MODEL={settings.local_stt_model!r} is downloaded from the model hub on first use; "
+            "point it at a converted model directory to run offline"
+        )
+
+
+def _pick_llm(settings: Settings, p: Providers, client: AsyncOpenAI | None, profile: BusinessProfile) -> None:
+    choice = settings.llm_provider
+    if choice in ("auto", "openai") and client is not None:
+        p.llm = OpenAILanguageModel(
+            client,
+            model=settings.openai_llm_model,
+            first_token_timeout_s=settings.llm_first_token_timeout_s,
+            total_timeout_s=settings.llm_total_timeout_s,
+        )
+        return
+    if choice == "openai":
+        p.missing.append("LLM_PROVIDER=openai but OPENAI_API_KEY is not set: no language model")
+        return
+    p.llm = ScriptedLanguageModel(profile)
+    if choice == "auto":
+        p.missing.append("OPENAI_API_KEY is not set: answers come from the business profile's FAQ (scripted)")
+
+
+def _pick_tts(settings: Settings, p: Providers) -> None:
+    choice = settings.tts_provider
+    espeak_problem = EspeakTextToSpeech.available()
+    espeak = EspeakTextToSpeech() if espeak_problem is None else None
+    key = settings.elevenlabs_api_key.get_secret_value()
+    if choice in ("auto", "elevenlabs") and key:
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S), follow_redirects=True
+        )
+        client = AsyncElevenLabs(
+            api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http
+        )
+        p.closers.append(http.aclose)
+        p.tts = ElevenLabsTextToSpeech(
+            client,
+            voice_id=settings.elevenlabs_voice_id,
+            model_id=settings.elevenlabs_model,
+            first_byte_timeout_s=settings.tts_first_byte_timeout_s,
+        )
+        p.backup_tts = espeak
+        return
+    if choice == "elevenlabs":
+        p.missing.append("TTS_PROVIDER=elevenlabs but ELEVENLABS_API_KEY is not set: no text-to-speech")
+        return
+    if espeak is None:
+        p.missing.append(f"no text-to-speech: ELEVENLABS_API_KEY is not set and {espeak_problem}")
+        return
+    p.tts = espeak
+    if choice == "auto":
+        p.missing.append("ELEVENLABS_API_KEY is not set: the bot speaks with the local eSpeak NG voice")

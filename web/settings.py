@@ -57,11 +57,11 @@ class Settings(BaseSettings):
 
     # --- turn-taking (milliseconds) --------------------------------------------------------------------
     vad_aggressiveness: int = Field(2, ge=0, le=3)
-    end_of_turn_silence_ms: int = Field(600, ge=100, le=5000)
+    end_of_turn_silence_ms: int = Field(500, ge=100, le=5000)
     preroll_ms: int = Field(300, ge=0, le=2000)
-    min_utterance_ms: int = Field(200, ge=60, le=5000)
+    min_utterance_ms: int = Field(250, ge=60, le=5000)
     max_utterance_ms: int = Field(30000, ge=1000, le=120000)
-    barge_in_ms: int = Field(300, ge=60, le=3000)
+    barge_in_ms: int = Field(800, ge=60, le=3000)
     playout_lead_ms: int = Field(200, ge=40, le=600000)
     """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 

@@ -1,0 +1,123 @@
+"""The console's event hub: calls publish without waiting, every watching browser gets a bounded backlog.
+
+Events travel through Litestar's channels plugin (one channel, memory backend in one process, Redis when
+several bot instances share a console). Each instance folds what arrives into its ``LiveCalls`` view-model
+and wakes its local watchers (one per open SSE stream). A watcher keeps only its newest updates: pages are
+re-rendered from the view-model, so a browser that misses old updates still converges on the current state,
+and no browser can make a call wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from typing import Final
+
+import structlog
+from litestar.channels import ChannelsPlugin
+
+from console.views import LiveCalls
+from console.wire import decode_event, encode_event
+from dialogue.events import CallEvent
+
+CHANNEL: Final = "voicebot.call-events"
+WATCHER_BACKLOG: Final = 64
+"""Updates one browser may lag behind before its oldest are dropped (each re-render is complete anyway)."""
+
+log = structlog.get_logger()
+
+
+class Watcher:
+    """One open SSE stream's queue: bounded, oldest dropped, never awaited by the publisher."""
+
+    def __init__(self, call_sid: str | None, backlog: int = WATCHER_BACKLOG) -> None:
+        self.call_sid = call_sid
+        self._queue: deque[CallEvent] = deque(maxlen=backlog)
+        self._wake = asyncio.Event()
+        self.dropped = 0
+
+    def wants(self, event: CallEvent) -> bool:
+        return self.call_sid is None or self.call_sid == event.call_sid
+
+    def push(self, event: CallEvent) -> None:
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(event)
+        self._wake.set()
+
+    async def next_batch(self, wait_s: float | None = None) -> list[CallEvent]:
+        """Everything queued so far (at least one event), or [] when ``wait_s`` passes first."""
+        if not self._queue:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+        batch = list(self._queue)
+        self._queue.clear()
+        return batch
+
+
+class EventHub:
+    """The ``EventSink`` the console adds to the app's fan-out."""
+
+    def __init__(self, channels: ChannelsPlugin, live: LiveCalls | None = None) -> None:
+        self._channels = channels
+        self.live = live or LiveCalls()
+        self._watchers: set[Watcher] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def publish(self, event: CallEvent) -> None:
+        """Called by the call session: encodes and queues, never waits."""
+        try:
+            self._channels.publish(encode_event(event), CHANNEL)
+        except RuntimeError:  # channels not started (app shutting down): the console may miss this one
+            self.dropped += 1
+
+    def deliver(self, event: CallEvent) -> None:
+        """Folds one event from the channel into the view-model and wakes the watchers that want it."""
+        self.live.apply(event)
+        for watcher in self._watchers:
+            if watcher.wants(event):
+                watcher.push(event)
+
+    @contextlib.contextmanager
+    def watch(self, call_sid: str | None = None) -> Iterator[Watcher]:
+        watcher = Watcher(call_sid)
+        self._watchers.add(watcher)
+        try:
+            yield watcher
+        finally:
+            self._watchers.discard(watcher)
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._watchers)
+
+    async def start(self) -> None:
+        """Subscribes before returning, so no event published after start-up is missed."""
+        subscriber = await self._channels.subscribe(CHANNEL)
+        self._task = asyncio.create_task(self._consume(subscriber.iter_events()), name="console-hub")
+        self._subscriber = subscriber
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        with contextlib.suppress(Exception):
+            await self._channels.unsubscribe(self._subscriber, CHANNEL)
+
+    async def _consume(self, payloads: AsyncIterator[bytes]) -> None:
+        async for payload in payloads:
+            event = decode_event(payload)
+            if event is None:
+                log.warning("console_event_undecodable", size=len(payload))
+                continue
+            try:
+                self.deliver(event)
+            except Exception:  # one bad event must not stop the console's feed
+                log.exception("console_event_failed", kind=event.kind)

@@ -1,0 +1,97 @@
+"""A language model without a model: keyword answers from the business profile.
+
+It lets a call be held end to end with no cloud account (demo, CI, an outage of the LLM provider), and it is
+deterministic, which makes it the LLM of choice for tests of everything around the LLM. It speaks the same
+contract as the real one: streamed text deltas, and tool calls for hanging up and handing over. For those
+two it emits only the tool call; the call session speaks the catalogue's goodbye or handover phrase.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Final
+
+from dialogue.llm import Message, ReplyPart, TextDelta, ToolCall, ToolSpec
+from dialogue.profile import BusinessProfile
+
+GOODBYE_WORDS: Final = (
+    "tschüss", "tschüs", "auf wiederhören", "auf wiedersehen", "wiederhören", "ciao", "das war's", "das wars",
+    "das war alles", "schönen tag noch", "bye",
+)  # fmt: skip
+HUMAN_WORDS: Final = (
+    "mitarbeiter", "mensch", "echte person", "einer person", "berater", "kollege", "kollegin",
+    "jemanden sprechen", "sachbearbeiter",
+)  # fmt: skip
+GREETING_WORDS: Final = ("hallo", "guten tag", "guten morgen", "guten abend", "moin", "grüß gott", "servus")
+THANKS_WORDS: Final = ("danke", "vielen dank", "dankeschön")
+
+
+class ScriptedLanguageModel:
+    name = "scripted"
+
+    def __init__(self, profile: BusinessProfile) -> None:
+        self.profile = profile
+
+    async def stream_reply(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[ReplyPart]:
+        said = _normalise(next((m.content for m in reversed(messages) if m.role == "user"), ""))
+        allowed = {t.name for t in tools}
+
+        def may_call(name: str) -> bool:
+            return not tools or name in allowed
+
+        if _has_any(said, GOODBYE_WORDS) and may_call("end_call"):
+            yield ToolCall(id=_call_id(), name="end_call", arguments={})
+            return
+        if _has_any(said, HUMAN_WORDS) and may_call("transfer_to_human"):
+            yield ToolCall(id=_call_id(), name="transfer_to_human", arguments={})
+            return
+        for piece in _pieces(self.answer(said)):
+            yield TextDelta(piece)
+
+    def answer(self, said: str) -> str:
+        """The reply text for an already normalised utterance."""
+        if not said:
+            return "Entschuldigung, ich habe nichts verstanden. Was kann ich für Sie tun?"
+        best, best_score = None, 0
+        for faq in self.profile.faqs:
+            score = sum(len(k) for k in faq.keywords if _normalise(k) in said)
+            if score > best_score:
+                best, best_score = faq, score
+        if best is not None:
+            return best.answer
+        if _has_any(said, THANKS_WORDS):
+            return "Sehr gern. Kann ich sonst noch etwas für Sie tun?"
+        if _has_any(said, GREETING_WORDS) and len(said.split()) <= 4:
+            return "Guten Tag! Wie kann ich Ihnen helfen?"
+        topics = [faq.topic for faq in self.profile.faqs if faq.topic][:5]
+        if not topics:
+            return "Dazu kann ich Ihnen leider nichts sagen. Soll ich Sie mit einem Mitarbeiter verbinden?"
+        listed = ", ".join(topics[:-1]) + f" oder {topics[-1]}" if len(topics) > 1 else topics[0]
+        return (
+            f"Dazu kann ich Ihnen leider nichts sagen. Ich helfe Ihnen gern bei Fragen zu {listed}, "
+            "oder ich verbinde Sie mit einem Mitarbeiter."
+        )
+
+
+def _normalise(text: str) -> str:
+    """Lower case, punctuation to spaces, single spaces: what keyword matching needs from STT output."""
+    text = text.lower().replace("’", "'")
+    return " ".join(re.sub(r"[^\w'äöüß]+", " ", text).split())
+
+
+def _has_any(said: str, words: Sequence[str]) -> bool:
+    padded = f" {said} "
+    return any(f" {w}" in padded for w in words)
+
+
+def _pieces(text: str) -> list[str]:
+    """Word-sized deltas, so consumers see a stream as they would from a real model."""
+    return re.findall(r"\s*\S+", text)
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:12]}"

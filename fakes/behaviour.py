@@ -1,0 +1,120 @@
+"""What the loopback provider fakes do: pacing, injected faults, scripted answers and a request log.
+
+One mutable object shared by the fake servers and the test (or benchmark) that drives them, so a test can
+change latency or inject a fault between two turns of the same call without restarting anything.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+
+class Fault(StrEnum):
+    TIMEOUT = "timeout"
+    """Accept the request, then never answer (until the client gives up or the server stops)."""
+    RATE_LIMIT = "429"
+    SERVER_ERROR = "500"
+    RESET = "reset"
+    """Start a valid answer, then drop the connection mid-body."""
+    MALFORMED = "malformed"
+    """HTTP 200 with a body that does not parse (broken JSON, a broken SSE event, JSON instead of audio)."""
+
+
+Endpoint = Literal["stt", "chat", "tts"]
+
+
+@dataclass(slots=True)
+class Pacing:
+    ttfb_ms: float = 0.0
+    """Delay before the response headers and first bytes."""
+    per_token_ms: float = 0.0
+    """Delay between chat chunks, or between TTS audio chunks."""
+
+
+@dataclass(slots=True)
+class EndpointBehaviour:
+    pacing: Pacing = field(default_factory=Pacing)
+    fault: Fault | None = None
+    fault_remaining: int = 0
+    """How many more requests get ``fault``; negative means every request from now on."""
+
+    def take_fault(self) -> Fault | None:
+        if self.fault is None or self.fault_remaining == 0:
+            return None
+        if self.fault_remaining > 0:
+            self.fault_remaining -= 1
+        return self.fault
+
+
+@dataclass(frozen=True, slots=True)
+class FakeToolCall:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeReply:
+    """One scripted chat answer: spoken text, then any tool calls (both may be present)."""
+
+    text: str = ""
+    tool_calls: tuple[FakeToolCall, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    endpoint: Endpoint
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    """Parsed JSON body, or the multipart form fields (the uploaded file as its size in ``file_bytes``)."""
+
+
+DEFAULT_TRANSCRIPT = "Ich möchte bitte meinen Zählerstand durchgeben."
+DEFAULT_REPLY = "Gerne helfe ich Ihnen dabei. Nennen Sie mir bitte Ihre Kundennummer."
+
+
+@dataclass(slots=True)
+class FakeBehaviour:
+    stt: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    chat: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    tts: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    transcripts: deque[str] = field(default_factory=deque)
+    """Answers for the next transcriptions, in order; ``default_transcript`` when empty."""
+    replies: deque[FakeReply] = field(default_factory=deque)
+    """Answers for the next chat completions, in order; ``default_reply`` when empty."""
+    default_transcript: str = DEFAULT_TRANSCRIPT
+    default_reply: FakeReply = field(default_factory=lambda: FakeReply(DEFAULT_REPLY))
+    openai_api_key: str | None = None
+    """The bearer token the OpenAI fake accepts; ``None`` accepts any non-empty one."""
+    elevenlabs_api_key: str | None = None
+    """The ``xi-api-key`` the ElevenLabs fake accepts; ``None`` accepts any non-empty one."""
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    def endpoint(self, name: Endpoint) -> EndpointBehaviour:
+        result: EndpointBehaviour = getattr(self, name)
+        return result
+
+    def inject(self, endpoint: Endpoint, fault: Fault | str, count: int = 1) -> None:
+        """Makes the next ``count`` requests to ``endpoint`` fail with ``fault`` (``count=-1``: all)."""
+        target = self.endpoint(endpoint)
+        target.fault = Fault(fault)
+        target.fault_remaining = count
+
+    def clear_faults(self) -> None:
+        for name in ("stt", "chat", "tts"):
+            self.endpoint(name).fault = None
+
+    def pace(self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0) -> None:
+        self.endpoint(endpoint).pacing = Pacing(ttfb_ms, per_token_ms)
+
+    def next_transcript(self) -> str:
+        return self.transcripts.popleft() if self.transcripts else self.default_transcript
+
+    def next_reply(self) -> FakeReply:
+        return self.replies.popleft() if self.replies else self.default_reply
+
+    def requests_to(self, endpoint: Endpoint) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.endpoint == endpoint]

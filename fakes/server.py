@@ -1,0 +1,105 @@
+"""Runs the OpenAI and ElevenLabs fakes on one loopback port, inside the caller's event loop.
+
+Sharing the loop with the test means no thread, no subprocess and no sleep-and-hope start-up: the context
+manager returns once the socket listens, and ``behaviour`` can be changed between two requests. Port 0 lets
+the OS pick a free port, so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+
+from fakes import elevenlabs_api, openai_api
+from fakes.asgi import Exchange, Receive, Scope, Send
+from fakes.behaviour import FakeBehaviour
+
+log = structlog.get_logger()
+
+
+class FakeProvidersApp:
+    """The raw ASGI app: ``/v1/text-to-speech/…`` goes to ElevenLabs, any other ``/v1/…`` to OpenAI."""
+
+    def __init__(self, behaviour: FakeBehaviour, *, speech: bool = True) -> None:
+        self.behaviour = behaviour
+        self.speech = elevenlabs_api.SpeechSource(use_espeak=speech)
+        self.stopping = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        ex = Exchange(scope, receive, send, self.stopping)
+        if ex.path.startswith("/v1/text-to-speech/"):
+            await elevenlabs_api.handle(ex, self.behaviour, self.speech)
+        elif ex.path.startswith("/v1/"):
+            await openai_api.handle(ex, self.behaviour)
+        elif ex.path == "/health":
+            await ex.respond(200, b"ok", "text/plain")
+        else:
+            await ex.respond(404, b"not found", "text/plain")
+
+
+@dataclass(frozen=True, slots=True)
+class FakeEndpoints:
+    openai_base_url: str
+    """Pass as ``OPENAI_BASE_URL`` / ``AsyncOpenAI(base_url=…)``; it ends in ``/v1`` like the real one."""
+    elevenlabs_base_url: str
+    """Pass as ``ELEVENLABS_BASE_URL`` / ``AsyncElevenLabs(base_url=…)``."""
+    behaviour: FakeBehaviour
+    port: int
+
+
+def _config(app: FakeProvidersApp, host: str, port: int) -> uvicorn.Config:
+    # log_config=None and log_level=None leave the host process's logging exactly as it was.
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        ws="none",
+        access_log=False,
+        log_config=None,
+        log_level=None,
+        timeout_graceful_shutdown=2,
+    )
+
+
+@asynccontextmanager
+async def run_fake_providers(
+    behaviour: FakeBehaviour | None = None, *, host: str = "127.0.0.1", port: int = 0, speech: bool = True
+) -> AsyncIterator[FakeEndpoints]:
+    """Serves both fakes until the block ends; held and paced requests are cut short on exit."""
+    behaviour = behaviour or FakeBehaviour()
+    app = FakeProvidersApp(behaviour, speech=speech)
+    server = uvicorn.Server(_config(app, host, port))
+    task = asyncio.create_task(server._serve(), name="fake-providers")  # _serve: no signal handlers
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("fake provider server stopped during start-up")
+            await asyncio.sleep(0.005)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        base = f"http://{host}:{bound}"
+        log.debug("fake_providers_started", url=base)
+        yield FakeEndpoints(f"{base}/v1", base, behaviour, bound)
+    finally:
+        app.stopping.set()
+        server.should_exit = True
+        await task
+
+
+async def serve_forever(host: str, port: int, behaviour: FakeBehaviour | None = None) -> None:
+    """For ``voicebot fakes``: runs until cancelled (Ctrl-C)."""
+    async with run_fake_providers(behaviour, host=host, port=port) as endpoints:
+        log.info(
+            "fake_providers_listening",
+            openai_base_url=endpoints.openai_base_url,
+            elevenlabs_base_url=endpoints.elevenlabs_base_url,
+        )
+        await asyncio.Event().wait()

@@ -1,0 +1,171 @@
+"""Tells the bot's own voice coming back over the caller's line from the caller speaking.
+
+A speakerphone (or a badly isolated handset) returns the bot's audio delayed and attenuated. Without this
+gate, the VAD hears the bot and the bot interrupts itself (pipecat #1771, call-center-ai #374).
+
+Why an energy-envelope gate instead of an adaptive echo canceller: a linear canceller (NLMS / frequency-
+domain) over a 300 ms echo path costs tens of µs per frame in numpy and must converge before it helps;
+what the turn detector needs is one bit per frame, "is there more energy than the bot's echo explains?".
+So the gate keeps per-frame energies of the reference (what we sent) on the inbound stream's timeline,
+finds the echo delay by correlating the two log-energy envelopes, learns the echo return loss (ERL) from
+frames the reference explains, and calls a frame *echo* when its energy stays below the predicted echo level
+plus a margin. Caller speech overlapping the bot shows up at least in the gaps between the bot's syllables
+and words, so a real interruption still accumulates voiced frames, just fewer of them.
+
+The trade-off: a caller much quieter than the echo (ERL of 6 dB and a whispering caller) is not heard
+over the bot until the bot pauses. Before the delay is known (the first ~300 ms of bot audio), the gate
+falls back to the loudest reference frame anywhere in the delay window at the worst-case ERL, which
+rejects echo at the price of needing a caller about as loud as the bot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from media.codec import FRAME_BYTES, ulaw_to_array
+
+_FLOOR_DB = -90.0
+
+
+@dataclass(frozen=True)
+class EchoConfig:
+    """Defaults cover the brief's echo range (0-300 ms late, 6-30 dB down) with measured headroom."""
+
+    max_delay_ms: int = 400
+    """Longest reference-to-echo delay searched: 300 ms acoustic/network plus one jitter-buffer step."""
+    worst_erl_db: float = -6.0
+    """Echo return loss assumed until learnt; a speakerphone rarely returns less than 6 dB below."""
+    margin_db: float = 6.0
+    """How far above the predicted echo a frame must be to count as the caller: covers the spread of the
+    per-frame echo level around the median (measured ±4 dB through μ-law twice and a room response)."""
+    active_db: float = -50.0
+    """Reference frames quieter than this are the bot's own pauses and say nothing about the echo path."""
+    window_frames: int = 50
+    """One second of envelope to correlate: enough syllables for a clear peak, short enough to follow a
+    changing delay."""
+    min_frames: int = 15
+    """Reference frames behind each candidate delay before an estimate is trusted: with the 400 ms window,
+    the first estimate comes ~550 ms into the bot's speech; until then the worst-case ERL applies."""
+    min_correlation: float = 0.6
+
+
+class EchoGate:
+    """Per-call echo bookkeeping on the inbound stream's frame clock (frame ``i`` is ``20i..20i+20`` ms)."""
+
+    _RING = 256  # frames (5.1 s): delay window + the session's ≤200 ms lead + the correlation window
+
+    def __init__(self, config: EchoConfig | None = None) -> None:
+        self.config = config or EchoConfig()
+        self._max_lag = self.config.max_delay_ms // 20
+        self._ref = np.full(self._RING, _FLOOR_DB)
+        self._inb = np.full(self._RING, _FLOOR_DB)
+        self._ref_end = 0  # first frame index with no reference yet
+        self._ref_carry = b""
+        self._frame = 0  # inbound frames seen
+        self._active_run = 0
+        self.delay_frames: int | None = None
+        self.erl_db: float = self.config.worst_erl_db
+        self._since_estimate = 0
+
+    def add_reference(self, ulaw: bytes, now_frame: int) -> None:
+        """Place bot audio where the far end will play it: after what is queued, never before now.
+
+        A new burst after a pause starts at ``now_frame``; audio sent ahead of real time queues behind the
+        previous reference exactly as it queues in Twilio's playout buffer.
+        """
+        data = self._ref_carry + ulaw
+        whole = len(data) // FRAME_BYTES * FRAME_BYTES
+        self._ref_carry = data[whole:]
+        if not whole:
+            return
+        samples = ulaw_to_array(data[:whole]).astype(np.float32).reshape(-1, FRAME_BYTES)
+        levels = _db(np.einsum("ij,ij->i", samples, samples) / FRAME_BYTES)
+        start = max(self._ref_end, now_frame)
+        if start > self._ref_end:  # silence between bursts: the bot said nothing there
+            gap = np.arange(self._ref_end, min(start, self._ref_end + self._RING)) % self._RING
+            self._ref[gap] = _FLOOR_DB
+        idx = np.arange(start, start + len(levels)) % self._RING
+        self._ref[idx] = levels
+        self._ref_end = start + len(levels)
+
+    def drop_unplayed(self, now_frame: int) -> None:
+        """Forget reference after ``now_frame``: the far end's buffer was cleared, that audio never plays."""
+        if self._ref_end > now_frame:
+            idx = np.arange(now_frame, self._ref_end) % self._RING
+            self._ref[idx] = _FLOOR_DB
+            self._ref_end = now_frame
+        self._ref_carry = b""
+
+    def is_echo(self, frame_index: int, level_db: float) -> bool:
+        """Record the inbound frame's level and say whether the bot's echo accounts for it.
+
+        Frames must come in order; ``level_db`` is the frame's mean power in dBFS.
+        """
+        self._inb[frame_index % self._RING] = level_db
+        if frame_index >= self._ref_end:  # the slot still holds reference from a lap of the ring ago
+            self._ref[frame_index % self._RING] = _FLOOR_DB
+        self._frame = frame_index + 1
+        lo = frame_index - self._max_lag
+        if self._ref_end <= lo:  # no bot audio within the delay window: nothing can be echo
+            self._active_run = 0
+            return False
+        self._active_run += 1
+        self._since_estimate += 1
+        # Every candidate delay needs its own frames of bot audio before the bounds below are safe.
+        if self._since_estimate >= 10 and self._active_run >= self._max_lag + self.config.min_frames // 2:
+            self._estimate()
+        if self.delay_frames is None:
+            window = np.arange(lo, frame_index + 1) % self._RING
+            predicted = float(self._ref[window].max()) + self.erl_db
+        else:
+            at = frame_index - self.delay_frames
+            near = np.arange(at - 1, at + 2) % self._RING
+            predicted = float(self._ref[near].max()) + self.erl_db
+        return level_db <= predicted + self.config.margin_db
+
+    def _estimate(self) -> None:
+        """Find the lag whose reference envelope best explains the last second of inbound levels."""
+        self._since_estimate = 0
+        n = min(self.config.window_frames, self._active_run)
+        end = self._frame
+        inbound = self._inb[np.arange(end - n, end) % self._RING]
+        lags = np.arange(self._max_lag + 1)
+        ref = self._ref[(np.arange(end - n, end)[None, :] - lags[:, None]) % self._RING]
+        active = ref > self.config.active_db
+        ref_c = ref - ref.mean(axis=1, keepdims=True)
+        inb_c = inbound - inbound.mean()
+        denom = np.sqrt(np.einsum("ij,ij->i", ref_c, ref_c) * float(inb_c @ inb_c)) + 1e-9
+        corr = (ref_c @ inb_c) / denom
+        best = int(np.argmax(corr))
+        # Energy only adds, so the echo is never louder than what came in: at the true delay, every frame
+        # bounds the ERL from above. A low percentile (not the minimum) absorbs the per-frame spread of the
+        # echo level. This bound needs no correlation, so a handset with no echo at all (the common case)
+        # quickly gets a very low ERL instead of the worst case, and a caller talking over the bot only
+        # loosens it.
+        diff = inbound[None, :] - ref
+        counts = active.sum(axis=1)
+        if counts.any():
+            ranked = np.sort(np.where(active, diff, np.inf), axis=1)  # inactive frames sort last
+            tenth = ranked[lags, (counts - 1) // 10]  # 10th percentile of each lag's active frames
+            bound = float(tenth[counts > 0].max())
+            self.erl_db = min(self.erl_db, bound + self.config.margin_db)
+        if corr[best] < self.config.min_correlation or active[best].sum() < self.config.min_frames // 2:
+            return
+        # A clear envelope match means the echo is audible: take its delay and median level. Double talk
+        # can fake a match at a wrong lag, so the learnt ERL rises slowly and falls fast.
+        self.delay_frames = best
+        erl = float(np.median(diff[best][active[best]]))
+        self.erl_db = min(erl, self.erl_db + 2.0, 0.0)
+
+
+def _db(power: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    return np.asarray(10 * np.log10(np.maximum(power, 1e-9) / 32768.0**2), dtype=np.float64)
+
+
+def level_db(samples: npt.NDArray[np.float32]) -> float:
+    """Mean power of a frame in dBFS (a full-scale square wave is 0 dBFS)."""
+    power = float(samples @ samples) / max(len(samples), 1)
+    return float(10 * np.log10(max(power, 1e-9) / 32768.0**2))

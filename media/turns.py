@@ -1,0 +1,296 @@
+"""Turn-taking: when the caller starts, interrupts, or has finished speaking, from 20 ms μ-law frames.
+
+The detector is a pure function of the bytes it is given (stream time is bytes / 8 ms, never the wall
+clock), so tests fast-forward minutes of audio in milliseconds and every decision is reproducible.
+
+Per frame: decode (table lookup), frame power, an energy floor, the VAD, the echo gate, then a small state
+machine. Caller speech = VAD voiced AND louder than the floor AND not explained by the bot's echo.
+
+While the bot speaks, ``SpeechStarted`` comes after ``speech_confirm_ms`` so the session can stop feeding
+audio at once (the caller hears the bot stop after Twilio's short buffer drains), and the costly decision
+("throw the answer away") waits for ``barge_in_ms`` of speech. A backchannel ends with ``SpeechDiscarded``
+after only ``backchannel_gap_ms`` of silence, so the bot resumes where it paused. When a discarded segment is
+followed within ``end_of_turn_silence_ms`` by a real interruption, the utterance starts at the discarded
+segment, so "Moment, … ich hätte eine Frage" reaches STT whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from media.codec import FRAME_BYTES, FRAME_MS, ulaw_to_array
+from media.echo import EchoConfig, EchoGate, level_db
+from media.errors import ConfigError
+from media.speech import Utterance
+from media.vad import VoiceActivityDetector, WebRtcVad
+
+__all__ = [
+    "BargeIn",
+    "SpeechDiscarded",
+    "SpeechEnded",
+    "SpeechStarted",
+    "TurnConfig",
+    "TurnDetector",
+    "TurnEvent",
+]
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    """Turn-taking knobs. Defaults are measured in ``tests/media/test_turns.py`` on eSpeak German at 8 kHz
+    through WebRTC VAD (aggressiveness 2), whose ~100 ms hangover is part of every silence below.
+    """
+
+    end_of_turn_silence_ms: int = 500
+    """Silence after the last voiced frame that ends a turn. Sentence pauses inside one turn measured
+    120-240 ms (VAD view), so 500 ms leaves room for a human's longer pause. In line noise the VAD's
+    hangover adds up to ~120 ms (measured), so the caller hears 500-620 ms of silence before the bot
+    reacts: LiveKit waits 0.55 s, OpenAI 0.5 s, and Pipecat's old 0.8 s was what users called sluggish."""
+    preroll_ms: int = 300
+    """Audio kept before the onset: the VAD confirms voiced frames, and a soft onset ("f", "h", "sch") is
+    quieter than the floor or the VAD; 300 ms is OpenAI's prefix and costs 4.8 kB per utterance."""
+    min_utterance_ms: int = 250
+    """Shorter voiced segments are clicks, pops and knocks, not words: a 100 ms click is discarded, while
+    "ja" reads 400 ms (eSpeak) and a quick human "ja" ~200-300 ms. A 250 ms cough still passes as a turn
+    when the bot is silent (STT then returns nothing); while the bot speaks it is a backchannel."""
+    max_utterance_ms: int = 30000
+    """Forced end: a caller reading out a long text, or a TV in the room, must not hold the line forever."""
+    barge_in_ms: int = 800
+    """Caller speech while the bot speaks that cancels the answer. The listed backchannels measured
+    480-700 ms (VAD view, "mhm" the longest); 800 ms clears them. It costs little: the bot already stopped
+    feeding audio at ``SpeechStarted``, so the caller hears it stop ~100 ms after the onset either way."""
+    vad_aggressiveness: int = 2
+    """Measured: 0-3 all voice >80 % of frames of speech at -30 dBFS and none of -40 dBFS noise after the
+    first 80 ms; 3 split a word inside a sentence, 0-1 bridged sentence pauses; -30 dBFS white noise is
+    voiced at 2, so a caller in loud noise needs 3 (settable)."""
+    speech_confirm_ms: int = 100
+    """Voiced frames in a row before ``SpeechStarted``: WebRTC VAD calls the first 80 ms of a fresh noise
+    floor speech while its noise model settles."""
+    backchannel_gap_ms: int = 300
+    """While the bot speaks: silence that ends an interruption candidate as a backchannel, so the bot
+    resumes after a "mhm" within ~300 ms instead of waiting a whole end-of-turn silence."""
+    energy_floor_db: float = -55.0
+    """Frames quieter than this (mean power, dBFS) are silence without asking the VAD: line hiss."""
+    echo: EchoConfig = field(default_factory=EchoConfig)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_ms") and (not isinstance(value, int) or value < 0):
+                raise ConfigError(f"turn setting {f.name} must be a non-negative integer, got {value!r}")
+        if self.vad_aggressiveness not in range(4):
+            raise ConfigError(f"vad_aggressiveness must be 0..3, got {self.vad_aggressiveness}")
+        if self.min_utterance_ms < 100:
+            raise ConfigError("min_utterance_ms below 100 would send STT audio it rejects (< 0.1 s)")
+        if self.max_utterance_ms <= self.min_utterance_ms or self.speech_confirm_ms < FRAME_MS:
+            raise ConfigError("need speech_confirm_ms >= 20 and max_utterance_ms > min_utterance_ms")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], prefix: str = "VOICEBOT_TURN_") -> TurnConfig:
+        """Overrides such as ``VOICEBOT_TURN_BARGE_IN_MS=600``; the composition root passes ``os.environ``."""
+        values: dict[str, int | float] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(prefix + f.name.upper())
+            if raw is None or f.name == "echo":
+                continue
+            try:
+                values[f.name] = float(raw) if f.name == "energy_floor_db" else int(raw)
+            except ValueError:
+                raise ConfigError(f"{prefix}{f.name.upper()} must be a number, got {raw!r}") from None
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """Tentative onset after ``speech_confirm_ms`` of voice; ``at_ms`` is the stream time of the onset."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """While the bot spoke, the caller spoke for ``barge_in_ms``: a real interruption. ``at_ms`` = decided."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechDiscarded:
+    """A segment that is not a turn: too short, or a backchannel while the bot spoke.
+
+    ``utterance`` holds its audio, should the session want to check a short "Stopp!" with STT.
+    """
+
+    at_ms: int
+    duration_ms: int
+    utterance: Utterance | None = None
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """End of turn, decided at ``at_ms``; ``speech_end_ms`` is the end of the last voiced frame.
+
+    ``utterance`` starts ``preroll_ms`` before the onset, so a soft first syllable is kept.
+    """
+
+    at_ms: int
+    utterance: Utterance
+    speech_end_ms: int
+
+
+TurnEvent = SpeechStarted | BargeIn | SpeechDiscarded | SpeechEnded
+
+
+def _frames(ms: int) -> int:
+    return -(-ms // FRAME_MS)  # round up: a 250 ms minimum needs 13 frames, not 12
+
+
+class TurnDetector:
+    """One per call. Not thread-safe; cheap enough to run inline in the call's receive loop."""
+
+    def __init__(self, config: TurnConfig, vad: VoiceActivityDetector | None = None) -> None:
+        self.config = config
+        self.vad: VoiceActivityDetector = vad or WebRtcVad(config.vad_aggressiveness)
+        if self.vad.frame_ms != FRAME_MS:
+            raise ConfigError(
+                f"the turn detector works on {FRAME_MS} ms frames, the VAD on {self.vad.frame_ms}"
+            )
+        self.echo = EchoGate(config.echo)
+        self._confirm = _frames(config.speech_confirm_ms)
+        self._preroll = _frames(config.preroll_ms)
+        self._eot = _frames(config.end_of_turn_silence_ms)
+        self._gap = _frames(config.backchannel_gap_ms)
+        self._min = _frames(config.min_utterance_ms)
+        self._max = _frames(config.max_utterance_ms)
+        self._barge = _frames(config.barge_in_ms)
+        keep = self._preroll + self._confirm + self._barge + self._gap + self._eot + 2
+        self._history: deque[bytes] = deque(maxlen=keep)  # PCM16 frames, the newest is frame _count - 1
+        self._carry = b""
+        self._bytes = 0
+        self._count = 0
+        self._bot_speaking = False
+        self._clear_segment()
+        self._discarded: tuple[int, int] | None = None  # (utterance start, speech end) frames, for merging
+
+    # --- what the session sets and reads ---------------------------------------------------------------
+    @property
+    def bot_speaking(self) -> bool:
+        return self._bot_speaking
+
+    @bot_speaking.setter
+    def bot_speaking(self, value: bool) -> None:
+        """Keep this True while playback is merely paused; set False when it finished or was cleared.
+
+        On False, reference audio queued after now is forgotten: after a ``clear`` it will never play,
+        and keeping it would hide the caller's next words as "echo".
+        """
+        if self._bot_speaking and not value:
+            self.echo.drop_unplayed(self._count)
+        self._bot_speaking = value
+
+    @property
+    def now_ms(self) -> int:
+        return self._bytes // 8
+
+    def play_reference(self, ulaw: bytes) -> None:
+        self.echo.add_reference(ulaw, self._count)
+
+    def reset(self) -> None:
+        """Forget the current segment; speech that continues starts a new one (with pre-roll)."""
+        self._clear_segment()
+        self._discarded = None
+
+    def push(self, ulaw: bytes) -> list[TurnEvent]:
+        self._bytes += len(ulaw)
+        data = self._carry + ulaw if self._carry else ulaw
+        whole = len(data) // FRAME_BYTES * FRAME_BYTES
+        self._carry = data[whole:]
+        events: list[TurnEvent] = []
+        for i in range(0, whole, FRAME_BYTES):
+            self._frame(data[i : i + FRAME_BYTES], events)
+        return events
+
+    # --- per frame -----------------------------------------------------------------------------------------
+    def _clear_segment(self) -> None:
+        self._run = 0
+        self._in_segment = False
+        self._onset = 0
+        self._last_voiced = 0
+        self._silence = 0
+        self._barged = False
+        self._utt_start = 0
+        self._utt: list[bytes] = []
+
+    def _frame(self, ulaw: bytes, events: list[TurnEvent]) -> None:
+        samples = ulaw_to_array(ulaw)
+        pcm = samples.tobytes()
+        level = level_db(samples.astype(np.float32))
+        idx = self._count
+        self._count += 1
+        self._history.append(pcm)
+        # Both the echo gate and the VAD see every frame: they learn the echo path and the noise floor from
+        # the frames that are not speech. (Skipping the VAD below the energy floor starved its noise model,
+        # and it then called the first louder noise burst speech.)
+        voiced = self.vad.is_speech(pcm)
+        echo = self.echo.is_echo(idx, level)
+        caller = voiced and not echo and level > self.config.energy_floor_db
+        if self._in_segment:
+            self._utt.append(pcm)
+            self._continue(idx, caller, events)
+        elif caller:
+            self._run += 1
+            if self._run >= self._confirm:
+                self._start(idx, events)
+        else:
+            self._run = 0
+
+    def _start(self, idx: int, events: list[TurnEvent]) -> None:
+        onset = idx + 1 - self._run
+        start = onset - self._preroll
+        if self._discarded is not None and onset - self._discarded[1] <= self._eot:
+            start = min(start, self._discarded[0])
+        start = max(start, idx + 1 - len(self._history))
+        self._discarded = None
+        self._in_segment, self._onset, self._last_voiced, self._silence = True, onset, idx, 0
+        self._utt_start = start
+        self._utt = list(self._history)[start - (idx + 1) :] if start <= idx else []
+        events.append(SpeechStarted(at_ms=onset * FRAME_MS))
+        self._check_barge_in(idx, events)
+
+    def _check_barge_in(self, idx: int, events: list[TurnEvent]) -> None:
+        if self._bot_speaking and not self._barged and idx + 1 - self._onset >= self._barge:
+            self._barged = True
+            events.append(BargeIn(at_ms=(idx + 1) * FRAME_MS))
+
+    def _continue(self, idx: int, caller: bool, events: list[TurnEvent]) -> None:
+        if caller:
+            self._last_voiced, self._silence = idx, 0
+            self._check_barge_in(idx, events)
+        else:
+            self._silence += 1
+        backchannel_watch = self._bot_speaking and not self._barged
+        if self._silence >= (self._gap if backchannel_watch else self._eot):
+            self._finish(idx, events, backchannel=backchannel_watch)
+        elif idx + 1 - self._onset >= self._max:
+            self._finish(idx, events, backchannel=False)
+
+    def _finish(self, idx: int, events: list[TurnEvent], *, backchannel: bool) -> None:
+        voiced_frames = self._last_voiced + 1 - self._onset
+        pcm = b"".join(self._utt[: len(self._utt) - self._silence])
+        utterance = Utterance(
+            pcm.ljust(1600, b"\0")
+        )  # STT APIs reject < 0.1 s; only reachable with tiny configs
+        at_ms = (idx + 1) * FRAME_MS
+        if backchannel or voiced_frames < self._min:
+            events.append(SpeechDiscarded(at_ms, voiced_frames * FRAME_MS, utterance))
+            remembered = (self._utt_start, self._last_voiced + 1) if backchannel else None
+            self._clear_segment()
+            self._discarded = remembered
+        else:
+            events.append(SpeechEnded(at_ms, utterance, (self._last_voiced + 1) * FRAME_MS))
+            self._clear_segment()

@@ -1,0 +1,283 @@
+"""Twilio Media Streams wire messages: typed inbound parsing and outbound builders.
+
+Parsing is strict about shape and lenient about Twilio's own quirks (numbers arrive as JSON strings,
+``streamSid`` appears only from ``start`` on, the DTMF track is ``inbound_track``), so a genuine protocol
+violation surfaces as a ``MalformedMessage`` with a short machine-readable ``reason`` that the endpoint
+can count, while the call goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from media.errors import ProtocolError
+from media.transport import StreamStart
+
+MAX_MESSAGE_CHARS = 64 * 1024
+"""Twilio's inbound frames are ~300 characters; anything this large is not Twilio and not worth parsing."""
+
+
+class MalformedMessage(ProtocolError):
+    """``reason`` is a stable tag (``bad_json``, ``bad_base64``, ...) for counting; ``detail`` says more."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    protocol: str
+    version: str
+    event: Literal["connected"] = "connected"
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    sequence: int
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    tracks: tuple[str, ...]
+    custom_parameters: Mapping[str, str]
+    encoding: str
+    sample_rate: int
+    channels: int
+    event: Literal["start"] = "start"
+
+    @property
+    def is_mulaw_8k_mono(self) -> bool:
+        return (self.encoding, self.sample_rate, self.channels) == ("audio/x-mulaw", 8000, 1)
+
+    def to_stream_start(self) -> StreamStart:
+        return StreamStart(
+            call_sid=self.call_sid,
+            stream_sid=self.stream_sid,
+            account_sid=self.account_sid,
+            custom_parameters=dict(self.custom_parameters),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    sequence: int
+    stream_sid: str
+    track: str
+    chunk: int
+    timestamp_ms: int
+    payload: bytes
+    event: Literal["media"] = "media"
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    sequence: int
+    stream_sid: str
+    track: str
+    digit: str
+    event: Literal["dtmf"] = "dtmf"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    sequence: int
+    stream_sid: str
+    name: str
+    event: Literal["mark"] = "mark"
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    sequence: int
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    event: Literal["stop"] = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event name we do not know: Twilio may add events, so this is logged and ignored, not an error."""
+
+    name: str
+    sequence: int | None = None
+    keys: tuple[str, ...] = field(default_factory=tuple)
+    event: Literal["unknown"] = "unknown"
+
+
+InboundMessage = Connected | Start | Media | Dtmf | Mark | Stop | UnknownEvent
+
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def parse_inbound(text: str) -> InboundMessage:
+    """One text frame from Twilio → a typed message; raises ``MalformedMessage`` saying why not."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise MalformedMessage("oversized", f"{len(text)} characters, limit {MAX_MESSAGE_CHARS}")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedMessage("bad_json", str(exc)[:80]) from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("bad_json", f"top level is {type(data).__name__}, not an object")
+    event = data.get("event")
+    if not isinstance(event, str) or not event:
+        raise MalformedMessage("missing_event", "no string 'event' field")
+    parser = _PARSERS.get(event)
+    if parser is None:
+        seq = data.get("sequenceNumber")
+        return UnknownEvent(
+            name=event[:40],
+            sequence=_int(seq, "sequenceNumber") if seq is not None else None,
+            keys=tuple(sorted(str(k) for k in data)[:10]),
+        )
+    return parser(data)
+
+
+def _parse_connected(d: dict[str, Any]) -> Connected:
+    return Connected(protocol=_opt_str(d, "protocol"), version=_opt_str(d, "version"))
+
+
+def _parse_start(d: dict[str, Any]) -> Start:
+    body = _obj(d, "start")
+    fmt = body.get("mediaFormat") or {}
+    if not isinstance(fmt, dict):
+        raise MalformedMessage("bad_field", "start.mediaFormat is not an object")
+    params = body.get("customParameters") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise MalformedMessage("bad_field", "start.customParameters is not a map of strings")
+    tracks = body.get("tracks") or []
+    if not isinstance(tracks, list):
+        raise MalformedMessage("bad_field", "start.tracks is not a list")
+    return Start(
+        sequence=_seq(d),
+        stream_sid=_str(body, "streamSid", "start.streamSid"),
+        call_sid=_str(body, "callSid", "start.callSid"),
+        account_sid=_opt_str(body, "accountSid"),
+        tracks=tuple(str(t) for t in tracks),
+        custom_parameters={str(k): v for k, v in params.items()},
+        encoding=str(fmt.get("encoding", "")),
+        sample_rate=_int(fmt.get("sampleRate", 0), "mediaFormat.sampleRate"),
+        channels=_int(fmt.get("channels", 0), "mediaFormat.channels"),
+    )
+
+
+def _parse_media(d: dict[str, Any]) -> Media:
+    body = _obj(d, "media")
+    payload = _str(body, "payload", "media.payload", allow_empty=True)
+    try:
+        audio = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedMessage("bad_base64", f"media.payload of {len(payload)} characters") from None
+    return Media(
+        sequence=_seq(d),
+        stream_sid=_str(d, "streamSid", "streamSid"),
+        track=_opt_str(body, "track") or "inbound",
+        chunk=_int(body.get("chunk", 0), "media.chunk"),
+        timestamp_ms=_int(body.get("timestamp", 0), "media.timestamp"),
+        payload=audio,
+    )
+
+
+def _parse_dtmf(d: dict[str, Any]) -> Dtmf:
+    body = _obj(d, "dtmf")
+    digit = _str(body, "digit", "dtmf.digit")
+    if digit not in DTMF_DIGITS:
+        raise MalformedMessage("bad_field", f"dtmf.digit {digit[:4]!r} is not a key")
+    return Dtmf(
+        sequence=_seq(d),
+        stream_sid=_str(d, "streamSid", "streamSid"),
+        track=_opt_str(body, "track") or "inbound_track",
+        digit=digit,
+    )
+
+
+def _parse_mark(d: dict[str, Any]) -> Mark:
+    body = _obj(d, "mark")
+    return Mark(
+        sequence=_seq(d), stream_sid=_str(d, "streamSid", "streamSid"), name=_str(body, "name", "mark.name")
+    )
+
+
+def _parse_stop(d: dict[str, Any]) -> Stop:
+    body = d.get("stop") or {}
+    if not isinstance(body, dict):
+        raise MalformedMessage("bad_field", "stop is not an object")
+    return Stop(
+        sequence=_seq(d),
+        stream_sid=_str(d, "streamSid", "streamSid"),
+        call_sid=_opt_str(body, "callSid"),
+        account_sid=_opt_str(body, "accountSid"),
+    )
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], InboundMessage]] = {
+    "connected": _parse_connected,
+    "start": _parse_start,
+    "media": _parse_media,
+    "dtmf": _parse_dtmf,
+    "mark": _parse_mark,
+    "stop": _parse_stop,
+}
+
+
+def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = d.get(key)
+    if not isinstance(value, dict):
+        raise MalformedMessage("missing_field", f"{key!r} object missing")
+    return value
+
+
+def _str(d: Mapping[str, Any], key: str, label: str, *, allow_empty: bool = False) -> str:
+    value = d.get(key)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise MalformedMessage("missing_field", f"{label} missing or not a string")
+    return value
+
+
+def _opt_str(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def _int(value: object, label: str) -> int:
+    """Twilio sends numbers as strings; accept real JSON integers too, reject anything else."""
+    if isinstance(value, bool):
+        raise MalformedMessage("bad_number", f"{label} is a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise MalformedMessage("bad_number", f"{label} is {str(value)[:20]!r}, not a number")
+
+
+def _seq(d: Mapping[str, Any]) -> int:
+    if "sequenceNumber" not in d:
+        raise MalformedMessage("missing_field", "sequenceNumber missing")
+    return _int(d["sequenceNumber"], "sequenceNumber")
+
+
+# --- outbound (bot → Twilio) ------------------------------------------------------------------------------
+
+
+def _dump(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def media_message(stream_sid: str, ulaw: bytes) -> str:
+    """Raw μ-law, base64; no ``track`` and no ``chunk`` (Twilio ignores both on outbound media)."""
+    payload = base64.b64encode(ulaw).decode("ascii")
+    return _dump({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
+
+
+def mark_message(stream_sid: str, name: str) -> str:
+    return _dump({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+
+
+def clear_message(stream_sid: str) -> str:
+    return _dump({"event": "clear", "streamSid": stream_sid})

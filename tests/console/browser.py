@@ -1,0 +1,181 @@
+"""What the Playwright tests share: Debian's Chromium launched by path, a bot as a real server process wired
+to the loopback provider fakes, a German caller as a WAV file made at test time, and a logged-in page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Playwright
+
+from fakes.server import FakeEndpoints
+from media.codec import ulaw_to_array
+from tests.support.audio import german_speech_ulaw, silence_ulaw
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "console-e2e-password"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def require_chromium() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+async def launch(pw: Playwright, *, microphone_wav: Path | None = None) -> Browser:
+    """Chromium by path, never a downloaded one; a WAV file stands in for the microphone when given."""
+    args = list(CHROMIUM_ARGS)
+    if microphone_wav is not None:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
+            "--autoplay-policy=no-user-gesture-required",
+        ]
+    return await pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+
+
+def write_caller_wav(path: Path, text: str, *, lead_ms: int, tail_ms: int = 4000) -> Path:
+    """The caller as Chromium's fake microphone plays it: silence while the greeting runs, then ``text``.
+
+    48 kHz 16-bit mono, the rate a real microphone delivers, so the page's own resampler is exercised.
+    """
+    ulaw = silence_ulaw(lead_ms) + german_speech_ulaw(text, level_db=-16.0) + silence_ulaw(tail_ms)
+    narrow = ulaw_to_array(ulaw).astype(np.float64)
+    t = np.arange(len(narrow) * 6) / 6.0
+    wide = np.interp(t, np.arange(len(narrow)), narrow).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(wide.tobytes())
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    base_url: str
+    data_dir: Path
+    log_path: Path
+
+
+@contextlib.asynccontextmanager
+async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncIterator[Bot]:
+    """``voicebot serve`` in its own process, its cloud providers pointed at the in-test fakes."""
+    port = free_port()
+    log_path = tmp / "bot.log"
+    environment = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATA_DIR": str(tmp / "data"),
+        "CONSOLE_PASSWORD": PASSWORD,
+        "OPENAI_API_KEY": "sk-fake",
+        "OPENAI_BASE_URL": fakes.openai_base_url,
+        "ELEVENLABS_API_KEY": "fake",
+        "ELEVENLABS_BASE_URL": fakes.elevenlabs_base_url,
+        "LOG_FORMAT": "json",
+        **env,
+    }
+    voicebot = Path(sys.executable).with_name("voicebot")
+    with log_path.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            str(voicebot),
+            "--env-file",
+            str(tmp / "none.env"),
+            "serve",
+            stdout=log,
+            stderr=log,
+            env=environment,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient() as client:
+                for _ in range(300):
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"bot exited: {log_path.read_text()[-2000:]}")
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await client.get(f"{base}/health")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError("bot did not start within 15 s")
+            yield Bot(base, tmp / "data", log_path)
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+
+async def logged_in(browser: Browser, bot: Bot) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(base_url=bot.base_url, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto("/console")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click('form[action="/console/login"] button')
+    await page.wait_for_selector("#live")
+    return context, page
+
+
+async def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+RECORD_STATES = """
+() => {
+  window.__states = [];
+  const note = () => {
+    const badge = document.getElementById('state-badge');
+    const state = badge && badge.dataset.state;
+    if (state && window.__states[window.__states.length - 1] !== state) window.__states.push(state);
+  };
+  note();
+  new MutationObserver(note).observe(document.getElementById('state'), {childList: true, subtree: true});
+}
+"""
+"""Every state the badge shows, in order, however briefly: the page swaps it on each state change."""
+
+
+async def wait_js(page: Page, predicate: str, timeout_s: float = 10.0) -> object:
+    """Polls ``predicate`` (a JS arrow function) until truthy. ``wait_for_function`` would need
+    ``unsafe-eval``, which the console's Content-Security-Policy rightly refuses; the tests keep the CSP on.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await page.evaluate(predicate)
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {predicate}")
+        await asyncio.sleep(0.05)

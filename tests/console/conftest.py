@@ -1,0 +1,115 @@
+"""Synthetic calls for the console tests: the events a call session publishes, without a session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from dialogue.events import (
+    BotSentence,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    ProtocolEvent,
+    SpeechActivity,
+    StateChanged,
+    TranscriptEvent,
+    TurnLatency,
+)
+from web.app import create_app
+from web.console_routes import Console
+from web.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+
+
+def call_events(call_sid: str, t0: float = 1_700_000_000.0, *, ended: bool = True) -> list[CallEvent]:
+    """A short call: greeting, one caller turn, an answer the caller cuts off, hang-up."""
+    e: list[CallEvent] = [
+        CallStarted(call_sid=call_sid, at=t0, stream_sid="MZ1", caller="+49 *** ***123", transport="twilio"),
+        BotSentence(call_sid=call_sid, at=t0 + 0.1, text="Guten Tag, hier ist der Kundendienst.", turn=0),
+        TranscriptEvent(
+            call_sid=call_sid, at=t0 + 2.0, role="bot", text="Guten Tag, hier ist der Kundendienst."
+        ),
+        ProtocolEvent(call_sid=call_sid, at=t0 + 2.1, name="mark", detail="greeting-0"),
+        StateChanged(
+            call_sid=call_sid, at=t0 + 2.1, source="greeting", dest="listening", trigger="greeting_done"
+        ),
+        SpeechActivity(call_sid=call_sid, at=t0 + 2.5, speaking=True),
+        SpeechActivity(call_sid=call_sid, at=t0 + 4.0, speaking=False),
+        StateChanged(
+            call_sid=call_sid, at=t0 + 4.6, source="listening", dest="transcribing", trigger="speech_ended"
+        ),
+        TranscriptEvent(
+            call_sid=call_sid, at=t0 + 4.9, role="caller", text="Wann haben Sie geöffnet?", turn=1
+        ),
+        StateChanged(
+            call_sid=call_sid, at=t0 + 4.9, source="transcribing", dest="thinking", trigger="transcript_ready"
+        ),
+        StateChanged(
+            call_sid=call_sid, at=t0 + 5.3, source="thinking", dest="speaking", trigger="reply_started"
+        ),
+        BotSentence(call_sid=call_sid, at=t0 + 5.3, text="Wir haben montags bis freitags", turn=1),
+        TurnLatency(
+            call_sid=call_sid,
+            at=t0 + 5.4,
+            turn=1,
+            transcript_ms=300.0,
+            llm_first_token_ms=450.0,
+            first_sentence_ms=520.0,
+            tts_first_byte_ms=640.0,
+            first_audio_ms=700.0,
+        ),
+        StateChanged(
+            call_sid=call_sid, at=t0 + 6.0, source="speaking", dest="barge_in", trigger="speech_started"
+        ),
+        ProtocolEvent(call_sid=call_sid, at=t0 + 6.3, name="clear", detail="barge-in"),
+        TranscriptEvent(
+            call_sid=call_sid,
+            at=t0 + 6.3,
+            role="bot",
+            text="Wir haben montags",
+            cut="bis freitags geöffnet.",
+            turn=1,
+            interrupted=True,
+        ),
+        StateChanged(
+            call_sid=call_sid, at=t0 + 6.3, source="barge_in", dest="listening", trigger="barge_in_confirmed"
+        ),
+    ]
+    if ended:
+        e += [
+            StateChanged(call_sid=call_sid, at=t0 + 8.0, source="listening", dest="hangup", trigger="hangup"),
+            CallEnded(call_sid=call_sid, at=t0 + 8.0, reason="caller_hangup", duration_s=8.0),
+        ]
+    return e
+
+
+def console_client(settings: Settings) -> TestClient[object]:
+    """Redirects are what the login tests look at, so they are not followed."""
+    client: TestClient[object] = TestClient(app=create_app(settings))
+    client.follow_redirects = False
+    return client
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(stt_provider="none", data_dir=tmp_path, console_password=PASSWORD)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient[object]]:
+    """Logged in."""
+    with console_client(settings) as c:
+        resp = c.post("/console/login", data={"password": PASSWORD, "next": "/console"})
+        assert resp.status_code == 303
+        yield c
+
+
+def console_of(client: TestClient[object]) -> Console:
+    console = client.app.state.ctx.extras[Console.EXTRAS_KEY]
+    assert isinstance(console, Console)
+    return console

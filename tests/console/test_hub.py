@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+
+from console.hub import CHANNEL, EventHub, Watcher
+from console.wire import decode_event, encode_event
+from dialogue.events import CallStarted, StateChanged, TurnLatency
+from tests.console.conftest import call_events
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[EventHub]:
+    async with ChannelsPlugin(backend=MemoryChannelsBackend(), channels=[CHANNEL]) as channels:
+        hub = EventHub(channels)
+        await hub.start()
+        yield hub
+        await hub.stop()
+
+
+async def settle(hub: EventHub, call_sid: str, last_state: str) -> None:
+    for _ in range(200):
+        view = hub.live.get(call_sid)
+        if view is not None and view.state == last_state:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("events did not arrive")
+
+
+def test_events_survive_the_wire() -> None:
+    for event in call_events("CA1"):
+        assert decode_event(encode_event(event)) == event
+    assert decode_event(b'{"kind": "from_the_future", "call_sid": "x"}') is None
+    assert decode_event(b"not json") is None
+    newer = b'{"kind": "latency", "call_sid": "x", "at": 1.0, "turn": 2, "new_stage_ms": 5}'
+    assert decode_event(newer) == TurnLatency(call_sid="x", at=1.0, turn=2)
+
+
+async def test_published_events_reach_the_view_and_the_watchers(hub: EventHub) -> None:
+    with hub.watch("CA1") as mine, hub.watch("CA2") as other, hub.watch(None) as everything:
+        for event in call_events("CA1", ended=False):
+            hub.publish(event)
+        await settle(hub, "CA1", "listening")
+        batch = await mine.next_batch(1)
+        assert {e.call_sid for e in batch} == {"CA1"}
+        assert len(await everything.next_batch(1)) == len(batch)
+        assert await other.next_batch(0.01) == []
+    assert hub.watcher_count == 0
+    assert hub.live.get("CA1") is not None
+
+
+async def test_a_slow_watcher_loses_old_updates_and_never_blocks_publishing(hub: EventHub) -> None:
+    with hub.watch(None) as slow:
+        for i in range(500):
+            hub.publish(StateChanged(call_sid="CA9", source="a", dest=f"s{i}", trigger="t"))
+        await settle(hub, "CA9", "s499")
+        batch = await slow.next_batch(1)
+        assert len(batch) == 64
+        assert isinstance(batch[-1], StateChanged)
+        assert batch[-1].dest == "s499"
+        assert slow.dropped == 500 - 64
+
+
+async def test_publish_before_start_is_dropped_quietly() -> None:
+    hub = EventHub(ChannelsPlugin(backend=MemoryChannelsBackend(), channels=[CHANNEL]))
+    hub.publish(CallStarted(call_sid="CA1"))
+    assert hub.dropped == 1
+
+
+async def test_watcher_times_out_empty() -> None:
+    assert await Watcher(None).next_batch(0.01) == []

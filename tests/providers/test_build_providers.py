@@ -1,0 +1,145 @@
+"""Choosing engines from settings, and a whole turn through ``build_providers`` against the fakes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialogue.llm import Message, TextDelta, ToolSpec
+from dialogue.llm_openai import OpenAILanguageModel
+from dialogue.llm_scripted import ScriptedLanguageModel
+from fakes.server import FakeEndpoints
+from media.errors import ConfigError
+from media.espeak import synthesize_pcm16
+from media.speech import Utterance
+from media.stt_openai import OpenAISpeechToText
+from media.tts_elevenlabs import ElevenLabsTextToSpeech
+from media.tts_espeak import EspeakTextToSpeech
+from tests.providers.conftest import ELEVENLABS_KEY, OPENAI_KEY
+from web.providers import build_providers
+from web.settings import Settings
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "openai_api_key": "",
+        "elevenlabs_api_key": "",
+        "openai_base_url": "",
+        "elevenlabs_base_url": "",
+        "data_dir": tmp_path,
+        "business_profile": None,
+    }
+    return Settings.model_validate(base | overrides)
+
+
+def cloud(tmp_path: Path, fake: FakeEndpoints, **overrides: Any) -> Settings:
+    return settings(
+        tmp_path,
+        openai_api_key=OPENAI_KEY,
+        elevenlabs_api_key=ELEVENLABS_KEY,
+        openai_base_url=fake.openai_base_url,
+        elevenlabs_base_url=fake.elevenlabs_base_url,
+        **overrides,
+    )
+
+
+async def test_without_keys_a_call_can_still_be_held(tmp_path: Path) -> None:
+    providers = build_providers(settings(tmp_path, stt_provider="auto"))
+    assert isinstance(providers.llm, ScriptedLanguageModel)
+    assert isinstance(providers.tts, EspeakTextToSpeech)
+    notes = " ".join(providers.missing)
+    assert "OPENAI_API_KEY" in notes
+    assert "ELEVENLABS_API_KEY" in notes
+    if importlib.util.find_spec("faster_whisper") is None:
+        assert providers.stt is None
+        assert "faster-whisper" in notes
+    else:
+        assert providers.stt is not None
+        assert providers.stt.name.startswith("faster-whisper")
+    assert providers.profile is not None
+    assert providers.profile.company_name == "Stadtwerke Musterstadt"
+    await providers.aclose()
+
+
+async def test_with_keys_the_cloud_engines_share_one_client(tmp_path: Path, fake: FakeEndpoints) -> None:
+    providers = build_providers(cloud(tmp_path, fake, openai_stt_model="whisper-1"))
+    assert isinstance(providers.stt, OpenAISpeechToText)
+    assert isinstance(providers.llm, OpenAILanguageModel)
+    assert isinstance(providers.tts, ElevenLabsTextToSpeech)
+    assert providers.stt._client is providers.llm._client
+    assert providers.stt.model == "whisper-1"
+    assert "Zählerstand" in providers.stt.prompt
+    assert providers.describe() == {
+        "stt": "openai:whisper-1",
+        "llm": "openai:gpt-4o-mini",
+        "tts": "elevenlabs:eleven_flash_v2_5",
+    }
+    assert providers.missing == []
+    assert isinstance(providers.backup_tts, EspeakTextToSpeech)
+    assert providers.stt._client.max_retries == 0
+    await providers.aclose()
+
+
+async def test_explicit_choices_are_honoured(tmp_path: Path, fake: FakeEndpoints) -> None:
+    providers = build_providers(
+        cloud(tmp_path, fake, llm_provider="scripted", tts_provider="espeak", stt_provider="none")
+    )
+    assert providers.describe() == {"stt": "missing", "llm": "scripted", "tts": "espeak-ng:de"}
+    assert any("STT_PROVIDER=none" in n for n in providers.missing)
+    await providers.aclose()
+
+
+async def test_explicit_cloud_choice_without_key_says_why(tmp_path: Path) -> None:
+    providers = build_providers(
+        settings(tmp_path, stt_provider="openai", llm_provider="openai", tts_provider="elevenlabs")
+    )
+    assert not providers.ready
+    assert providers.describe() == {"stt": "missing", "llm": "missing", "tts": "missing"}
+    assert len([n for n in providers.missing if "is not set" in n]) == 3
+
+
+def test_broken_profile_stops_the_build(tmp_path: Path) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text("nonsense = ", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        build_providers(settings(tmp_path, business_profile=bad))
+
+
+async def test_a_whole_turn_through_the_sdks_and_the_fakes(tmp_path: Path, fake: FakeEndpoints) -> None:
+    providers = build_providers(cloud(tmp_path, fake))
+    assert providers.stt
+    assert providers.llm
+    assert providers.tts
+    heard = await providers.stt.transcribe(
+        Utterance(synthesize_pcm16("Ich möchte meinen Zählerstand melden."))
+    )
+    assert heard.text == fake.behaviour.default_transcript
+    parts = [
+        p
+        async for p in providers.llm.stream_reply([Message("user", heard.text)], [ToolSpec("end_call", "x")])
+    ]
+    reply = "".join(p.text for p in parts if isinstance(p, TextDelta))
+    audio = b"".join([c async for c in providers.tts.synthesize(reply)])
+    assert len(audio) > 8000
+
+    stt_request, chat_request, tts_request = fake.behaviour.requests
+    assert stt_request.body["model"] == "gpt-4o-mini-transcribe"
+    assert stt_request.body["language"] == "de"
+    assert "Stadtwerke Musterstadt" in stt_request.body["prompt"]
+    assert stt_request.body["file_filename"] == "utterance.wav"
+    assert chat_request.body["model"] == "gpt-4o-mini"
+    assert chat_request.body["stream"] is True
+    assert chat_request.body["tools"][0]["function"]["name"] == "end_call"
+    assert tts_request.body["query"]["output_format"] == "ulaw_8000"
+    assert tts_request.body["model_id"] == "eleven_flash_v2_5"
+    assert tts_request.body["language_code"] == "de"
+    assert tts_request.body["voice_id"] == "21m00Tcm4TlvDq8ikWAM"
+    assert tts_request.headers["xi-api-key"] == "***"  # the log never holds a key
+
+    assert providers.catalogue is not None
+    assert await providers.warm_phrases() == len(providers.catalogue.all())
+    assert providers.cached_phrase(providers.catalogue.greeting)
+    await providers.aclose()

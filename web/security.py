@@ -1,0 +1,121 @@
+"""Proof that a request comes from Twilio: the ``X-Twilio-Signature`` check and a one-time stream token.
+
+The signed URL is rebuilt from ``PUBLIC_URL``, never from what the server sees: behind a TLS proxy or a
+tunnel the request arrives as ``http://127.0.0.1:8000/...`` while Twilio signed ``https://bot.example/...``.
+The WebSocket upgrade is signed over the ``wss://`` URL written in the TwiML, with no parameters.
+
+The token is defence in depth that works even without an auth token (and without trusting proxies): /voice
+issues one per CallSid inside the TwiML, and the stream's ``start`` message must bring it back once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from multidict import MultiDict
+from twilio.request_validator import RequestValidator
+
+SIGNATURE_HEADER = "x-twilio-signature"
+
+
+class TwilioSignatures:
+    """Validates webhook and upgrade signatures against URLs derived from the public base URL."""
+
+    def __init__(self, auth_token: str, public_url: str) -> None:
+        self._validator = RequestValidator(auth_token) if auth_token else None
+        self.public_url = public_url.rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return self._validator is not None
+
+    def public(self, path: str, query: str = "") -> str:
+        """``https://bot.example.com`` + ``/voice`` (+ ``?query`` exactly as received)."""
+        return self.public_url + path + (f"?{query}" if query else "")
+
+    def stream_url(self, path: str = "/media") -> str:
+        """The ``wss://`` URL for ``<Stream url>``: same host and base path, WebSocket scheme, no query."""
+        parts = urlsplit(self.public(path))
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
+
+    def check_webhook(
+        self, path: str, query: str, params: Iterable[tuple[str, str]], signature: str | None
+    ) -> bool:
+        """A form POST: the signature covers the public URL (with query) plus every form field."""
+        if self._validator is None:
+            return True
+        if not signature or not self.public_url:
+            return False
+        return bool(self._validator.validate(self.public(path, query), MultiDict(params), signature))
+
+    def check_upgrade(self, path: str, query: str, signature: str | None) -> bool:
+        """The WebSocket upgrade: signed over the ``wss://`` URL with empty params."""
+        if self._validator is None:
+            return True
+        if not signature or not self.public_url:
+            return False
+        url = self.stream_url(path) + (f"?{query}" if query else "")
+        return bool(self._validator.validate(url, {}, signature))
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    token: str
+    expires_at: float
+
+
+class CallTokens:
+    """One-time, expiring stream tokens kept in this process, keyed by CallSid.
+
+    Kept in memory on purpose: the /voice request and the WebSocket of one call land on the same process
+    as long as the bot runs as one instance; several instances would need sticky routing or a shared store.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float = 120.0,
+        max_outstanding: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl_s
+        self._max = max_outstanding
+        self._clock = clock
+        self._issued: dict[str, _Issued] = {}
+
+    def issue(self, call_sid: str) -> str:
+        """A fresh token for ``call_sid``; a retried webhook replaces the earlier one."""
+        self._expire()
+        if len(self._issued) >= self._max:
+            oldest = min(self._issued, key=lambda sid: self._issued[sid].expires_at)
+            del self._issued[oldest]
+        token = secrets.token_urlsafe(18)
+        self._issued[call_sid] = _Issued(token=token, expires_at=self._clock() + self._ttl)
+        return token
+
+    def verify(self, call_sid: str, token: str | None) -> bool:
+        """True once for the issued token; any attempt, right or wrong, uses the token up."""
+        issued = self._issued.pop(call_sid, None)
+        if issued is None or not token or issued.expires_at < self._clock():
+            return False
+        return hmac.compare_digest(issued.token.encode(), token.encode())
+
+    def discard(self, call_sid: str) -> None:
+        self._issued.pop(call_sid, None)
+
+    @property
+    def outstanding(self) -> int:
+        """Tokens issued and not yet used: calls answered with TwiML whose stream has not started."""
+        self._expire()
+        return len(self._issued)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for sid in [sid for sid, issued in self._issued.items() if issued.expires_at < now]:
+            del self._issued[sid]

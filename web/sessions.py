@@ -1,0 +1,79 @@
+"""Builds the real call session for each new media stream from the settings and the process's providers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dialogue.prompts import system_prompt
+from dialogue.session import CallDeps, CallSession, SessionConfig
+from dialogue.turn import Budgets
+from media.errors import ConfigError
+from media.recording import StereoRecorder, recording_path
+from media.transport import CallControl, CallTransport, StreamStart
+from media.turns import TurnConfig
+from web.context import AppContext, SessionFactory
+from web.settings import Settings
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    turn = replace(
+        TurnConfig(),
+        end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
+        preroll_ms=settings.preroll_ms,
+        min_utterance_ms=settings.min_utterance_ms,
+        max_utterance_ms=settings.max_utterance_ms,
+        barge_in_ms=settings.barge_in_ms,
+        vad_aggressiveness=settings.vad_aggressiveness,
+    )
+    return SessionConfig(
+        turn=turn,
+        playout_lead_ms=settings.playout_lead_ms,
+        reprompt_after_s=settings.reprompt_after_s,
+        max_reprompts=settings.max_reprompts,
+        max_call_duration_s=settings.max_call_duration_s,
+        dtmf_actions=settings.dtmf_action_map,
+        transfer_number=settings.transfer_number,
+        failures_before_handover=settings.provider_failures_before_handover,
+        history_token_budget=settings.history_token_budget,
+        budgets=Budgets(
+            stt_s=settings.stt_timeout_s,
+            llm_first_token_s=settings.llm_first_token_timeout_s,
+            llm_total_s=settings.llm_total_timeout_s,
+        ),
+        tts_first_byte_timeout_s=settings.tts_first_byte_timeout_s,
+    )
+
+
+def real_session_factory(ctx: AppContext) -> SessionFactory:
+    """One CallDeps for the whole process (clients stay warm); one session, recorder and machine per call."""
+    providers = ctx.providers
+    if providers.stt is None or providers.llm is None or providers.tts is None or providers.catalogue is None:
+        raise ConfigError("cannot hold calls: " + ", ".join(ctx.not_ready_reasons()))
+    profile = providers.profile
+    company = profile.company_name if profile is not None else "unserem Unternehmen"
+    transfer = ctx.settings.transfer_number or (profile.transfer_number if profile is not None else "")
+    config = replace(session_config(ctx.settings), transfer_number=transfer)
+    deps = CallDeps(
+        stt=providers.stt,
+        llm=providers.llm,
+        tts=providers.tts,
+        lines=providers.catalogue,
+        system_prompt=system_prompt(company, profile.facts() if profile is not None else ""),
+        cached_audio=providers.cached_phrase,
+        backup_tts=providers.backup_tts,
+    )
+    recordings = ctx.settings.data_dir / "recordings"
+
+    def factory(transport: CallTransport, control: CallControl, start: StreamStart) -> CallSession:
+        recorder = StereoRecorder(recording_path(recordings, start.call_sid))
+        return CallSession(
+            start=start,
+            transport=transport,
+            control=control,
+            deps=deps,
+            config=config,
+            sink=ctx.sink,
+            recorder=recorder,
+        )
+
+    return factory

@@ -1,0 +1,121 @@
+"""Twilio's webhooks: the incoming-call TwiML (``POST /voice``) and status callbacks (``POST /status``).
+
+A call the bot cannot take still gets valid TwiML, a short German apology and a hang-up: an HTTP error
+would make Twilio play its own English error message to a German caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, post
+from litestar.exceptions import PermissionDeniedException
+from litestar.response import Response
+from twilio.twiml.voice_response import VoiceResponse
+
+from dialogue.events import ProtocolEvent
+from web.calls import TwilioEdge
+from web.context import AppContext
+from web.logging import mask_phone
+from web.security import SIGNATURE_HEADER
+
+log = structlog.get_logger()
+
+VOICE_PATH = "/voice"
+STATUS_PATH = "/status"
+MEDIA_PATH = "/media"
+APOLOGY = (
+    "Entschuldigung, wir können Ihren Anruf gerade nicht entgegennehmen. "
+    "Bitte versuchen Sie es später noch einmal. Auf Wiederhören."
+)
+
+
+async def _signed_form(request: Request[Any, Any, Any], edge: TwilioEdge, path: str) -> dict[str, str]:
+    """The form fields, once the signature over all of them checks out; 403 (and a log line) otherwise."""
+    form = await request.form()
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not edge.signatures.check_webhook(path, query, items, signature):
+        log.warning(
+            "webhook_signature_invalid",
+            path=path,
+            reason="missing" if not signature else "mismatch",
+            call_sid=dict(items).get("CallSid", ""),
+        )
+        raise PermissionDeniedException("invalid signature")
+    return dict(items)
+
+
+def _twiml(resp: Any) -> Response[str]:
+    return Response(content=str(resp.to_xml()), media_type="text/xml")
+
+
+def apology_twiml() -> Response[str]:
+    resp = VoiceResponse()
+    resp.say(APOLOGY, language="de-DE")
+    resp.hangup()
+    return _twiml(resp)
+
+
+def refusal_reasons(ctx: AppContext, edge: TwilioEdge, call_sid: str) -> list[str]:
+    reasons = []
+    if not call_sid:
+        reasons.append("no CallSid in the request")
+    if not ctx.settings.public_url:
+        reasons.append("PUBLIC_URL is not set: the stream URL cannot be built")
+    if ctx.session_factory is None:
+        reasons.append("no call session is wired: " + (", ".join(ctx.not_ready_reasons()) or "no factory"))
+    if edge.registry.active + edge.tokens.outstanding >= ctx.settings.max_concurrent_calls:
+        reasons.append(f"at the limit of {ctx.settings.max_concurrent_calls} concurrent calls")
+    return reasons
+
+
+@post(VOICE_PATH, status_code=200)
+async def voice(request: Request[Any, Any, Any]) -> Response[str]:
+    ctx: AppContext = request.app.state.ctx
+    edge = TwilioEdge.of(ctx)
+    form = await _signed_form(request, edge, VOICE_PATH)
+    call_sid = form.get("CallSid", "")
+    caller, called = form.get("From", ""), form.get("To", "")
+    reasons = refusal_reasons(ctx, edge, call_sid)
+    if reasons:
+        log.warning("call_refused", call_sid=call_sid, caller=mask_phone(caller), reasons=reasons)
+        return apology_twiml()
+    token = edge.tokens.issue(call_sid)
+    resp = VoiceResponse()
+    connect = resp.connect()
+    stream = connect.stream(
+        url=edge.signatures.stream_url(MEDIA_PATH),
+        status_callback=edge.signatures.public(STATUS_PATH),
+        status_callback_method="POST",
+    )
+    stream.parameter(name="caller", value=caller)
+    stream.parameter(name="called", value=called)
+    stream.parameter(name="token", value=token)
+    log.info("call_incoming", call_sid=call_sid, caller=mask_phone(caller), called=mask_phone(called))
+    return _twiml(resp)
+
+
+@post(STATUS_PATH, status_code=204)
+async def status(request: Request[Any, Any, Any]) -> None:
+    ctx: AppContext = request.app.state.ctx
+    edge = TwilioEdge.of(ctx)
+    form = await _signed_form(request, edge, STATUS_PATH)
+    call_sid = form.get("CallSid", "")
+    if not call_sid:
+        log.warning("status_without_call_sid", keys=sorted(form)[:10])
+        return
+    report = edge.registry.record_status(call_sid, form)
+    if report.kind == "stream" and report.status == "stream-error":
+        error = form.get("StreamError", "")
+        log.warning("stream_status", call_sid=call_sid, status=report.status, error=error)
+    else:
+        log.info(f"{report.kind}_status", call_sid=call_sid, status=report.status)
+    ctx.sink.publish(
+        ProtocolEvent(call_sid=call_sid, name=f"{report.kind}_status", detail=report.status)
+    )
+
+
+ROUTES = [voice, status]
