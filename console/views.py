@@ -132,6 +132,7 @@ class CallView:
     speech: deque[tuple[float, float | None]] = field(default_factory=lambda: deque(maxlen=_MAX_ROWS))
     """Caller speech intervals (start, end); end is None while the caller is talking."""
     errors: int = 0
+    last_event_at: float = 0.0
 
     @property
     def live(self) -> bool:
@@ -157,6 +158,7 @@ class CallView:
         return max(0.0, end - self.started_at)
 
     def apply(self, event: CallEvent) -> None:
+        self.last_event_at = max(self.last_event_at, event.at)
         if isinstance(event, CallStarted):
             self.stream_sid, self.caller = event.stream_sid, mask_number(event.caller)
             self.transport, self.started_at = event.transport, event.at
@@ -216,9 +218,11 @@ class CallView:
 class LiveCalls:
     """All calls this instance has seen: live ones, plus the most recently ended for the history list."""
 
-    def __init__(self, keep_ended: int = 50) -> None:
+    def __init__(self, keep_ended: int = 50, silent_after_s: float = 3600.0) -> None:
         self._calls: OrderedDict[str, CallView] = OrderedDict()
         self._keep_ended = keep_ended
+        self._silent_after_s = silent_after_s
+        """A "live" call with no event for this long lost its end (a crashed session): forget it."""
 
     def apply(self, event: CallEvent) -> CallView:
         view = self._calls.get(event.call_sid)
@@ -228,6 +232,8 @@ class LiveCalls:
         if isinstance(event, CallEnded):
             self._calls.move_to_end(event.call_sid)
             self._forget_old()
+        elif isinstance(event, CallStarted):
+            self._forget_silent(event.at)
         return view
 
     def get(self, call_sid: str) -> CallView | None:
@@ -238,6 +244,12 @@ class LiveCalls:
 
     def ended(self) -> list[CallView]:
         return sorted((v for v in self._calls.values() if not v.live), key=lambda v: -v.started_at)
+
+    def _forget_silent(self, now: float) -> None:
+        for sid in [
+            s for s, v in self._calls.items() if v.live and now - v.last_event_at > self._silent_after_s
+        ]:
+            del self._calls[sid]
 
     def _forget_old(self) -> None:
         ended = [sid for sid, v in self._calls.items() if not v.live]

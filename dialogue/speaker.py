@@ -6,6 +6,7 @@ Each piece of speech ends with a named mark; waiting for its echo is how a turn 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,10 @@ from media.errors import ProviderError
 from media.playback import PlaybackTracker
 from media.playout import Playout
 from media.speech import TextToSpeech
+
+
+PRIMARY_BACKOFF_S = 20.0
+"""After a failure of the primary TTS, the rest of the call's sentences skip it for this long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class Speaker:
         self._first_byte_timeout = first_byte_timeout_s
         self._tracker = tracker
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._primary_down_until = 0.0
         self._seq = 0
         self._log = structlog.get_logger()
 
@@ -83,7 +89,7 @@ class Speaker:
     ) -> tuple[int, str]:
         last_error: ProviderError | None = None
         for engine in (self._tts, self._backup):
-            if engine is None:
+            if engine is None or (engine is self._tts and self._backup and time.monotonic() < self._primary_down_until):
                 continue
             total = 0
             try:
@@ -100,6 +106,9 @@ class Speaker:
             except ProviderError as exc:
                 self._log.warning("tts_failed", engine=engine.name, detail=exc.detail, bytes_before=total)
                 last_error = exc
+                if engine is self._tts:
+                    # The next sentence would fail (or wait out the budget) again: use the backup voice a while.
+                    self._primary_down_until = time.monotonic() + PRIMARY_BACKOFF_S
                 if total:
                     return total, engine.name  # half a sentence is better than repeating it in another voice
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 BYTES_PER_SECOND = 8000
 
@@ -41,6 +41,19 @@ class _Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Gap:
+    """Playback ran dry, then more audio came: Twilio played silence for ``seconds`` in the bot's voice."""
+
+    seconds: float
+    resumed_at: float
+    """``time.monotonic()`` when the audio ending the gap arrived (real time, to match caller speech)."""
+    mark_before: str | None
+    """The last mark sent between the audio before the gap and the audio after it (None: mid-segment)."""
+    mark_after: str | None = None
+    """The first mark the bot sent after the gap, filled in when it arrives."""
+
+
+@dataclass(frozen=True, slots=True)
 class PendingMark:
     name: str
     due: float
@@ -56,16 +69,30 @@ class Playout:
         self.heard = bytearray()
         """Audio the caller has heard so far (played and not cleared)."""
         self.dropped_bytes = 0
+        self.gaps: list[Gap] = []
+        """Every time playback ran dry between two pieces of bot audio (not across a ``clear``)."""
+        self._had_audio = False
+        self._mark_since_audio: str | None = None
 
     def add_audio(self, data: bytes) -> float:
         """Queues ``data``; returns when it starts to play (now, if the buffer was empty)."""
-        starts = max(self._clock.now(), self._drain_at)
+        now = self._clock.now()
+        if self._had_audio and now > self._drain_at:
+            self.gaps.append(Gap(now - self._drain_at, time.monotonic(), self._mark_since_audio))
+        self._had_audio = True
+        self._mark_since_audio = None
+        starts = max(now, self._drain_at)
         self._chunks.append(_Chunk(starts, data))
         self._drain_at = starts + len(data) / BYTES_PER_SECOND
         return starts
 
     def add_mark(self, name: str) -> PendingMark:
         mark = PendingMark(name, max(self._clock.now(), self._drain_at))
+        self._mark_since_audio = name
+        for i in range(len(self.gaps) - 1, -1, -1):
+            if self.gaps[i].mark_after is not None:
+                break
+            self.gaps[i] = replace(self.gaps[i], mark_after=name)
         self._marks.append(mark)
         return mark
 
@@ -90,6 +117,8 @@ class Playout:
         self.dropped_bytes += sum(len(c.data) for c in self._chunks)
         self._chunks.clear()
         self._drain_at = now
+        self._had_audio = False  # what comes after a clear is a new reply, not a late continuation
+        self._mark_since_audio = None
         flushed = list(self._marks)
         self._marks.clear()
         return flushed

@@ -6,7 +6,10 @@ real, so its latencies are measured on the real clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from simulator.playout import Gap
 
 
 @dataclass(slots=True)
@@ -68,3 +71,42 @@ class CallRecord:
 
     def barge_in_reactions(self) -> list[float]:
         return [r for u in self.utterances if (r := u.barge_in_reaction) is not None]
+
+
+def reply_of(mark: str) -> str:
+    """The reply a mark belongs to, by the ``<tag>-<n>`` convention (``t3-7`` → ``t3``); else the name."""
+    head, sep, _tail = mark.rpartition("-")
+    return head if sep and head else mark
+
+
+def underruns(
+    gaps: Iterable[Gap],
+    utterances: Iterable[Utterance],
+    *,
+    min_gap_s: float = 0.02,
+    caller_grace_s: float = 1.5,
+) -> list[Gap]:
+    """The gaps that are underruns: playback ran dry while the bot was mid-reply.
+
+    Mid-reply means the gap fell inside one segment (no mark between the audio on either side), or between
+    two marks of the same reply (``reply_of``). Gaps shorter than ``min_gap_s`` (one frame) are jitter, not
+    silence a caller hears. Gaps overlapping caller speech (from its start until ``caller_grace_s`` after
+    its end) are the bot pausing its voice for a possible barge-in, which is by design.
+    """
+    speech = [
+        (u.started_at, (u.ended_at if u.ended_at is not None else float("inf")) + caller_grace_s)
+        for u in utterances
+    ]
+    found = []
+    for gap in gaps:
+        if gap.seconds < min_gap_s:
+            continue
+        if gap.mark_before is not None and (
+            gap.mark_after is None or reply_of(gap.mark_before) != reply_of(gap.mark_after)
+        ):
+            continue
+        start, end = gap.resumed_at - gap.seconds, gap.resumed_at
+        if any(s < end and start < e for s, e in speech):
+            continue
+        found.append(gap)
+    return found

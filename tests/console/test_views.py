@@ -90,3 +90,10 @@ def test_transcript_document_leaves_out_unfinished_turns() -> None:
             "playback_done_ms": None,
         }
     ]
+
+
+def test_a_live_call_that_lost_its_end_is_forgotten() -> None:
+    calls = LiveCalls(silent_after_s=60)
+    calls.apply(CallStarted(call_sid="CAcrashed", at=0.0))
+    calls.apply(CallStarted(call_sid="CAnew", at=61.0))
+    assert [v.call_sid for v in calls.live()] == ["CAnew"]
