@@ -53,7 +53,9 @@ class Transition:
 _INTERRUPTIBLE = (S.GREETING, S.SPEAKING, S.THINKING, S.TRANSCRIBING)
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition("greeting_done", (S.GREETING,), S.LISTENING, "arm_reprompt", why="greeting's last mark came back"),
+    Transition(
+        "greeting_done", (S.GREETING,), S.LISTENING, "arm_reprompt", why="greeting's last mark came back"
+    ),
     Transition("speech_started", (S.LISTENING,), None, "disarm_reprompt", why="caller talks: no reprompt"),
     Transition(
         "speech_started",
@@ -62,7 +64,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         "pause_output",
         why="tentative onset: stop feeding audio at once, keep the answer until it is confirmed",
     ),
-    Transition("barge_in_confirmed", (S.BARGE_IN,), S.LISTENING, "interrupt_turn", why="clear, cancel, keep heard"),
+    Transition(
+        "barge_in_confirmed", (S.BARGE_IN,), S.LISTENING, "interrupt_turn", why="clear, cancel, keep heard"
+    ),
     Transition("false_barge_in", (S.BARGE_IN,), S.GREETING, "resume_output", "resumes_greeting"),
     Transition("false_barge_in", (S.BARGE_IN,), S.SPEAKING, "resume_output", "resumes_speaking"),
     Transition("false_barge_in", (S.BARGE_IN,), S.THINKING, "resume_output", "resumes_thinking"),
@@ -71,7 +75,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("speech_ended", (S.LISTENING,), S.TRANSCRIBING, "start_turn", why="caller's turn is over"),
     Transition("transcript_empty", (S.TRANSCRIBING,), S.LISTENING, "arm_reprompt", why="noise: say nothing"),
     Transition("transcript_ready", (S.TRANSCRIBING,), S.THINKING, why="the LLM streams the reply"),
-    Transition("reply_started", (S.THINKING, S.TRANSCRIBING, S.LISTENING), S.SPEAKING, why="first frame sent"),
+    Transition(
+        "reply_started", (S.THINKING, S.TRANSCRIBING, S.LISTENING), S.SPEAKING, why="first frame sent"
+    ),
     Transition("playback_done", (S.SPEAKING,), S.LISTENING, "arm_reprompt", why="last mark came back"),
     Transition(
         "reply_failed",
@@ -159,7 +165,9 @@ class CallMachine:
                 done = bool(await trigger_fn())
             except MachineError as exc:  # translated at the boundary: a library refusal never ends a call
                 self.counters.invalid[trigger] = self.counters.invalid.get(trigger, 0) + 1
-                self._log.warning("machine_refused", trigger=trigger, state=str(source), detail=str(exc.value))
+                self._log.warning(
+                    "machine_refused", trigger=trigger, state=str(source), detail=str(exc.value)
+                )
                 return False
             if done:
                 dest = self.state
@@ -200,4 +208,4 @@ def mermaid_diagram() -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m dialogue.machine` prints the README diagram
-    print(mermaid_diagram())  # noqa: T201
+    print(mermaid_diagram())

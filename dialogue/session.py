@@ -37,11 +37,19 @@ from dialogue.tools import Outcome, ToolRegistry
 from dialogue.turn import Budgets, TurnResult, TurnRunner
 from media.errors import ProviderError
 from media.playback import PlaybackTracker
-from media.privacy import mask_phone
 from media.playout import Playout
+from media.privacy import mask_phone
 from media.speech import SpeechToText, TextToSpeech, Utterance
 from media.transport import CallControl, CallTransport, StreamStart
-from media.turns import BargeIn, SpeechDiscarded, SpeechEnded, SpeechStarted, TurnConfig, TurnDetector, TurnEvent
+from media.turns import (
+    BargeIn,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechStarted,
+    TurnConfig,
+    TurnDetector,
+    TurnEvent,
+)
 
 S = CallState
 _RESUME_AFTER = {
@@ -157,7 +165,7 @@ class CallSession:
         self._last_utterance_pcm = b""
         self._turn = 0
         self._speech_turn = 0
-        """Key of the bot speech now playing in the playback tracker (0 greeting, N caller turn N, else aux)."""
+        """Key of the bot speech playing in the playback tracker (0 greeting, N caller turn N, else aux)."""
         self._aux = 0
         self._reprompts = 0
         self._failures = 0
@@ -204,7 +212,11 @@ class CallSession:
         result = self.tracker.on_echo(name)
         self.speaker.on_echo(name)
         heard = getattr(result, "heard", True)
-        self.emit(ProtocolEvent(call_sid=self.call_sid, name="mark", detail=f"{name} {'heard' if heard else 'flushed'}"))
+        self.emit(
+            ProtocolEvent(
+                call_sid=self.call_sid, name="mark", detail=f"{name} {'heard' if heard else 'flushed'}"
+            )
+        )
 
     async def on_stop(self, reason: str) -> None:
         await self.hangup(reason)
@@ -225,7 +237,7 @@ class CallSession:
             await asyncio.shield(self._shutdown)
 
     def active_tasks(self) -> int:
-        """Tasks of this call still running, the shutdown included: zero means the call left nothing behind."""
+        """Tasks of this call still running, shutdown included: zero means the call left nothing behind."""
         running = sum(1 for t in self._tasks if not t.done())
         return running + (1 if self._shutdown is not None and not self._shutdown.done() else 0)
 
@@ -314,7 +326,11 @@ class CallSession:
         self.tracker.on_clear()
         if self._recorder is not None:
             self._recorder.clear()
-        self.emit(ProtocolEvent(call_sid=self.call_sid, name="clear", detail=f"barge-in in {self._interrupted_from}"))
+        self.emit(
+            ProtocolEvent(
+                call_sid=self.call_sid, name="clear", detail=f"barge-in in {self._interrupted_from}"
+            )
+        )
         result = self._work_result
         self._cancel_work()
         if self._interrupted_from in (S.SPEAKING, S.GREETING) and result is not None and result.spoken:
@@ -442,7 +458,9 @@ class CallSession:
                 await self.speaker.played(spoken.mark)
             if result.spoken:
                 clock.mark("playback_done")
-                self.emit(TranscriptEvent(call_sid=self.call_sid, role="bot", text=_joined(result), turn=turn))
+                self.emit(
+                    TranscriptEvent(call_sid=self.call_sid, role="bot", text=_joined(result), turn=turn)
+                )
                 self.tracker.forget(turn)
         finally:
             self._publish_latency(turn, clock)
@@ -459,10 +477,13 @@ class CallSession:
             await self._say_alone(self._deps.lines.llm_fallback, "fb")
 
     async def _say_alone(self, text: str, tag: str) -> None:
-        """A bot utterance outside a caller turn (reprompt, repeat, fallback): speak, wait, back to listening."""
+        """Bot speech outside a caller turn (reprompt, repeat, fallback): speak, wait, back to listening."""
         try:
             spoken = await self.speaker.say(
-                text, tag=tag, turn=self._next_aux(), on_first_audio=lambda: self.advance_soon("reply_started")
+                text,
+                tag=tag,
+                turn=self._next_aux(),
+                on_first_audio=lambda: self.advance_soon("reply_started"),
             )
         except ProviderError as exc:
             self.provider_failed("tts", exc)
@@ -488,7 +509,9 @@ class CallSession:
         self._closing = True
         self.disarm_reprompt()
         lines = self._deps.lines
-        spoken = await self._say_or_skip(lines.goodbye_silence if reason == "caller_silent" else lines.goodbye, "bye")
+        spoken = await self._say_or_skip(
+            lines.goodbye_silence if reason == "caller_silent" else lines.goodbye, "bye"
+        )
         if spoken is not None:
             await self.speaker.played(spoken.mark)
         self._end_reason = self._end_reason or reason
@@ -499,7 +522,10 @@ class CallSession:
         """For the last words of a call: if no voice works, end anyway rather than hang."""
         try:
             return await self.speaker.say(
-                text, tag=tag, turn=self._next_aux(), on_first_audio=lambda: self.advance_soon("reply_started")
+                text,
+                tag=tag,
+                turn=self._next_aux(),
+                on_first_audio=lambda: self.advance_soon("reply_started"),
             )
         except ProviderError as exc:
             self.provider_failed("tts", exc)
@@ -544,8 +570,12 @@ class CallSession:
         if self._recorder is not None:
             self._recorder.close()
         duration = time.monotonic() - self._started
-        self._log.info("call_ended", reason=self._end_reason, duration_s=round(duration, 1),
-                       invalid_triggers=self.machine.invalid_triggers)
+        self._log.info(
+            "call_ended",
+            reason=self._end_reason,
+            duration_s=round(duration, 1),
+            invalid_triggers=self.machine.invalid_triggers,
+        )
         self.emit(CallEnded(call_sid=self.call_sid, reason=self._end_reason, duration_s=round(duration, 2)))
         try:
             await self._transport.close()

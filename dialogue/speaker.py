@@ -17,7 +17,6 @@ from media.playback import PlaybackTracker
 from media.playout import Playout
 from media.speech import TextToSpeech
 
-
 PRIMARY_BACKOFF_S = 20.0
 """After a failure of the primary TTS, the rest of the call's sentences skip it for this long."""
 
@@ -89,7 +88,9 @@ class Speaker:
     ) -> tuple[int, str]:
         last_error: ProviderError | None = None
         for engine in (self._tts, self._backup):
-            if engine is None or (engine is self._tts and self._backup and time.monotonic() < self._primary_down_until):
+            if engine is None or (
+                engine is self._tts and self._backup and time.monotonic() < self._primary_down_until
+            ):
                 continue
             total = 0
             try:
@@ -107,7 +108,7 @@ class Speaker:
                 self._log.warning("tts_failed", engine=engine.name, detail=exc.detail, bytes_before=total)
                 last_error = exc
                 if engine is self._tts:
-                    # The next sentence would fail (or wait out the budget) again: use the backup voice a while.
+                    # The next sentence would fail (or wait out the budget) again: backup voice for a while.
                     self._primary_down_until = time.monotonic() + PRIMARY_BACKOFF_S
                 if total:
                     return total, engine.name  # half a sentence is better than repeating it in another voice
@@ -117,7 +118,7 @@ class Speaker:
             last_error = ProviderError("tts", f"{engine.name} returned no audio", retryable=True)
         raise last_error or ProviderError("tts", "no text-to-speech engine", retryable=False)
 
-    # --- marks -----------------------------------------------------------------------------------------------
+    # --- marks ------------------------------------------------------------------------------------------
     def on_echo(self, mark: str) -> None:
         waiter = self._waiters.pop(mark, None)
         if waiter is not None and not waiter.done():

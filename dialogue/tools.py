@@ -40,7 +40,8 @@ async def _transfer(_args: Mapping[str, Any]) -> ToolResult:
 END_CALL = Tool(
     ToolSpec(
         "end_call",
-        "Beendet das Telefonat, nachdem du dich verabschiedet hast. Nur aufrufen, wenn der Anrufer fertig ist.",
+        "Beendet das Telefonat, nachdem du dich verabschiedet hast. "
+        "Nur aufrufen, wenn der Anrufer fertig ist.",
     ),
     _end_call,
 )

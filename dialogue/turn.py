@@ -1,4 +1,4 @@
-"""One caller turn, start to end: transcribe, stream the reply sentence by sentence into speech, wait until heard.
+"""One caller turn: transcribe, stream the reply sentence by sentence into speech, wait until heard.
 
 Runs as a task owned by the call session, so a barge-in or hang-up cancels it wherever it is. Provider
 failures never leave the caller in silence: the turn speaks a German fallback sentence instead.
@@ -114,7 +114,9 @@ class TurnRunner:
         await self._host.advance("transcript_ready")
         await self._reply(turn, clock, result)
 
-    async def _transcribe(self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult) -> str | None:
+    async def _transcribe(
+        self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult
+    ) -> str | None:
         try:
             async with asyncio.timeout(self._budgets.stt_s):
                 transcript = await self._stt.transcribe(utterance)
@@ -153,7 +155,9 @@ class TurnRunner:
             if result.outcome is not None or not more:
                 return
 
-    async def _stream_round(self, turn: int, clock: TurnClock, result: TurnResult) -> tuple[str, list[ToolCall], bool]:
+    async def _stream_round(
+        self, turn: int, clock: TurnClock, result: TurnResult
+    ) -> tuple[str, list[ToolCall], bool]:
         splitter = SentenceSplitter()
         parts: list[str] = []
         calls: list[ToolCall] = []

@@ -9,6 +9,7 @@ at once can only ``clear`` and throw the answer away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -103,7 +104,7 @@ class Playout:
         self._wake.set()
         return dropped
 
-    # --- state -------------------------------------------------------------------------------------------------
+    # --- state ------------------------------------------------------------------------------------------
     @property
     def paused(self) -> bool:
         return self._paused
@@ -125,7 +126,7 @@ class Playout:
     def is_playing(self) -> bool:
         return self._t_end > self._clock() or any(isinstance(i, bytes) for i in self._queue)
 
-    # --- the feeding task --------------------------------------------------------------------------------------
+    # --- the feeding task -------------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             if not self._queue or (self._paused and not isinstance(self._queue[0], _Clear)):
@@ -139,10 +140,8 @@ class Playout:
                 ahead = self._t_end - now
                 if ahead > self._lead:
                     self._wake.clear()
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), ahead - self._lead)
-                    except TimeoutError:
-                        pass
                     continue
                 self._queue.popleft()
                 self._queued_audio -= len(head)

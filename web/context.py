@@ -10,7 +10,6 @@ from media.transport import CallControl, CallTransport, StreamHandler, StreamSta
 from web.providers import Providers
 from web.settings import Settings
 
-
 SessionFactory = Callable[[CallTransport, CallControl, StreamStart], StreamHandler]
 """(outbound transport, call control, start message) → the handler that receives the stream."""
 

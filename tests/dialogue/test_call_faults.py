@@ -1,5 +1,5 @@
-"""Every injected provider fault, on every stage, in a live call: the caller hears something, the call goes on,
-and the failure is logged once with the call's id."""
+"""Every injected provider fault, on every stage, in a live call: the caller hears something, the call goes
+on, and the failure is logged once with the call's id."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ FALLBACK = {
 @pytest.mark.parametrize("fault", list(Fault))
 @pytest.mark.parametrize("stage", ["stt", "chat", "tts"])
 async def test_fault_is_spoken_around_and_the_call_goes_on(tmp_path: Path, stage: str, fault: Fault) -> None:
-    async with running_bot(tmp_path, **BUDGETS) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
+    async with (
+        running_bot(tmp_path, **BUDGETS) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         await call.wait_for_audio()
         await call.play_out()
         session = bot.sessions[0]
@@ -36,7 +39,8 @@ async def test_fault_is_spoken_around_and_the_call_goes_on(tmp_path: Path, stage
             utt = await call.send_utterance(QUESTION)
             await call.send_silence(700)
             await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=5)
-            assert utt.response_latency is not None and utt.response_latency < 2.5
+            assert utt.response_latency is not None
+            assert utt.response_latency < 2.5
             for _ in range(40):
                 await call.play_out()
                 if session.state is CallState.LISTENING:

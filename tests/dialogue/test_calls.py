@@ -8,7 +8,7 @@ import pytest
 
 from dialogue.machine import CallState
 from simulator.call import place_call
-from tests.support.audio import german_speech_ulaw, silence_ulaw
+from tests.support.audio import german_speech_ulaw
 from tests.support.bot import PUBLIC_URL, running_bot
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,7 +25,7 @@ async def test_two_turn_conversation(tmp_path: Path) -> None:
         for n in (1, 2):
             utt = await call.send_utterance(QUESTION)
             await call.send_silence(800)
-            await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=10)
+            await call.wait_for(lambda u=utt: u.first_audio_at is not None, timeout_s=10)  # type: ignore[misc]
             await call.play_out()
             await call.wait_for(lambda: session.state is CallState.LISTENING, timeout_s=10)
             assert len(bot.events.of("latency", session.call_sid)) == n
@@ -33,7 +33,8 @@ async def test_two_turn_conversation(tmp_path: Path) -> None:
         assert [t.role for t in transcripts] == ["caller", "bot", "caller", "bot"]
         assert transcripts[1].text.startswith("Gerne helfe ich Ihnen")
         latency = bot.events.of("latency", session.call_sid)[0]
-        assert latency.transcript_ms is not None and latency.first_audio_ms is not None
+        assert latency.transcript_ms is not None
+        assert latency.first_audio_ms is not None
         assert latency.transcript_ms <= latency.llm_first_token_ms <= latency.first_audio_ms
         chat = bot.behaviour.requests_to("chat")
         assert len(chat) == 2
@@ -42,7 +43,9 @@ async def test_two_turn_conversation(tmp_path: Path) -> None:
     assert call.record.violations == []
 
 
-INTERRUPTION = german_speech_ulaw("Moment, entschuldigen Sie, ich habe eine ganz andere Frage zu meiner Rechnung.")
+INTERRUPTION = german_speech_ulaw(
+    "Moment, entschuldigen Sie, ich habe eine ganz andere Frage zu meiner Rechnung."
+)
 LONG_REPLY = (
     "Gerne erkläre ich Ihnen unsere Tarife. Der Grundtarif kostet neunzehn Euro im Monat. "
     "Der Komforttarif kostet neunundzwanzig Euro im Monat und enthält eine persönliche Beratung. "
@@ -54,16 +57,18 @@ async def _listening(call: object, session: object) -> None:
     from dialogue.session import CallSession
     from simulator.twilio import TwilioSimulator
 
-    assert isinstance(call, TwilioSimulator) and isinstance(session, CallSession)
+    assert isinstance(call, TwilioSimulator)
+    assert isinstance(session, CallSession)
     await call.wait_for(lambda: session.state is CallState.LISTENING, timeout_s=15)
 
 
 async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) -> None:
     from fakes.behaviour import FakeReply
 
-    async with running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot, place_call(
-        bot.base_url, public_url=PUBLIC_URL
-    ) as call:
+    async with (
+        running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         await call.wait_for_audio()
         await call.play_out()
         session = bot.sessions[0]
@@ -76,25 +81,31 @@ async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) ->
         barge = await call.send_utterance(INTERRUPTION, realtime=True)
         await call.wait_for(lambda: barge.clear_at is not None, timeout_s=10)
         await call.send_silence(700, realtime=True)
-        await call.wait_for(lambda: session.state in (CallState.TRANSCRIBING, CallState.THINKING,
-                                                      CallState.SPEAKING), timeout_s=10)
+        await call.wait_for(
+            lambda: session.state in (CallState.TRANSCRIBING, CallState.THINKING, CallState.SPEAKING),
+            timeout_s=10,
+        )
         assert utt.first_audio_at is not None
         cut = [t for t in bot.events.of("transcript", session.call_sid) if t.role == "bot" and t.interrupted]
         assert len(cut) == 1, bot.events.of("transcript")
         heard, rest = cut[0].text, cut[0].cut
-        assert heard and rest
+        assert heard
+        assert rest
         assert LONG_REPLY.startswith(heard.split()[0])
-        assert "Ökotarif" in rest and "Ökotarif" not in heard
+        assert "Ökotarif" in rest
+        assert "Ökotarif" not in heard
         assistant = [m.content for m in session.conversation.turns if m.role == "assistant"]
-        assert heard in assistant and LONG_REPLY not in assistant  # the model is told only what was heard
+        assert heard in assistant
+        assert LONG_REPLY not in assistant
         assert any(e.name == "clear" for e in bot.events.of("protocol", session.call_sid))
     assert session.active_tasks() == 0
 
 
 async def test_barge_in_during_greeting(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot, place_call(
-        bot.base_url, public_url=PUBLIC_URL
-    ) as call:
+    async with (
+        running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         await call.wait_for_audio()
         session = bot.sessions[0]
         await call.send_silence(600, realtime=True)
@@ -102,8 +113,9 @@ async def test_barge_in_during_greeting(tmp_path: Path) -> None:
         await call.wait_for(lambda: barge.clear_at is not None, timeout_s=10)
         await call.send_silence(700, realtime=True)
         await call.wait_for(lambda: bool(bot.behaviour.requests_to("stt")), timeout_s=10)
-        greeting = [t for t in bot.events.of("transcript", session.call_sid) if t.role == "bot"][0]
-        assert greeting.interrupted and greeting.cut
+        greeting = next(t for t in bot.events.of("transcript", session.call_sid) if t.role == "bot")
+        assert greeting.interrupted
+        assert greeting.cut
         assert "helfen" in greeting.cut  # the greeting's last words were never heard
         states = [e.dest for e in bot.events.of("state_changed", session.call_sid)]
         assert states[:3] == ["barge_in", "listening", "transcribing"]
@@ -112,9 +124,10 @@ async def test_barge_in_during_greeting(tmp_path: Path) -> None:
 async def test_backchannel_does_not_interrupt(tmp_path: Path) -> None:
     from fakes.behaviour import FakeReply
 
-    async with running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot, place_call(
-        bot.base_url, public_url=PUBLIC_URL
-    ) as call:
+    async with (
+        running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         await call.wait_for_audio()
         await call.play_out()
         session = bot.sessions[0]
@@ -137,9 +150,10 @@ async def test_backchannel_does_not_interrupt(tmp_path: Path) -> None:
 
 
 async def test_silence_reprompts_then_says_goodbye(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, reprompt_after_s=0.3, max_reprompts=2) as bot, place_call(
-        bot.base_url, public_url=PUBLIC_URL
-    ) as call:
+    async with (
+        running_bot(tmp_path, reprompt_after_s=0.3, max_reprompts=2) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         session = bot.sessions[0] if bot.sessions else None
         for _ in range(40):
             await call.play_out()
@@ -152,7 +166,8 @@ async def test_silence_reprompts_then_says_goodbye(tmp_path: Path) -> None:
         marks = [name for _at, name in call.record.marks]
         assert [m.split("-")[0] for m in marks] == ["greeting", "reprompt1", "reprompt2", "bye"]
         ended = bot.events.of("call_ended", session.call_sid)
-        assert ended and ended[0].reason == "caller_silent"
+        assert ended
+        assert ended[0].reason == "caller_silent"
     assert session.active_tasks() == 0
 
 
@@ -182,30 +197,34 @@ async def test_transfer_tool_hands_over_through_twilio_rest(tmp_path: Path) -> N
     from fakes.behaviour import FakeReply, FakeToolCall
     from fakes.twilio_rest import TwilioRestFake
 
-    async with TwilioRestFake("AC" + "0" * 32, "rest-token") as rest, running_bot(
-        tmp_path,
-        transfer_number="+4930999999",
-        twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token="rest-token",
-        twilio_api_base_url=rest.base_url,
-    ) as bot:
-        async with place_call(bot.base_url, public_url=PUBLIC_URL, auth_token="rest-token") as call:
-            await call.wait_for_audio()
+    async with (
+        TwilioRestFake("AC" + "0" * 32, "rest-token") as rest,
+        running_bot(
+            tmp_path,
+            transfer_number="+4930999999",
+            twilio_account_sid="AC" + "0" * 32,
+            twilio_auth_token="rest-token",
+            twilio_api_base_url=rest.base_url,
+        ) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL, auth_token="rest-token") as call,
+    ):
+        await call.wait_for_audio()
+        await call.play_out()
+        session = bot.sessions[0]
+        await _listening(call, session)
+        bot.behaviour.replies.append(FakeReply("", (FakeToolCall("transfer_to_human", {"reason": "x"}),)))
+        await call.send_utterance(QUESTION)
+        await call.send_silence(700)
+        for _ in range(50):
             await call.play_out()
-            session = bot.sessions[0]
-            await _listening(call, session)
-            bot.behaviour.replies.append(FakeReply("", (FakeToolCall("transfer_to_human", {"reason": "x"}),)))
-            await call.send_utterance(QUESTION)
-            await call.send_silence(700)
-            for _ in range(50):
-                await call.play_out()
-                if session.state is CallState.HANGUP:
-                    break
-                await call.send_silence(100, realtime=True)
-            assert session.state is CallState.HANGUP
-            updates = rest.updates_for(session.call_sid)
-            assert len(updates) == 1 and "<Dial>+4930999999</Dial>" in str(updates[0])
-            assert bot.events.of("call_ended", session.call_sid)[0].reason == "transferred"
+            if session.state is CallState.HANGUP:
+                break
+            await call.send_silence(100, realtime=True)
+        assert session.state is CallState.HANGUP
+        updates = rest.updates_for(session.call_sid)
+        assert len(updates) == 1
+        assert "<Dial>+4930999999</Dial>" in str(updates[0])
+        assert bot.events.of("call_ended", session.call_sid)[0].reason == "transferred"
 
 
 @pytest.mark.parametrize(
@@ -233,4 +252,5 @@ async def test_caller_hangs_up_in_any_state_leaves_nothing_running(tmp_path: Pat
             registry = bot.ctx.extras["twilio_edge"].registry  # type: ignore[attr-defined]
             await call.wait_for(lambda: registry.active == 0, timeout_s=5)
         ended = bot.events.of("call_ended", session.call_sid)
-        assert len(ended) == 1 and ended[0].reason == "stop"
+        assert len(ended) == 1
+        assert ended[0].reason == "stop"

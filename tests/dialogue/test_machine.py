@@ -36,8 +36,15 @@ class Owner:
         return self.resume is S.TRANSCRIBING
 
     def __getattr__(self, name: str) -> object:
-        if name in {"arm_reprompt", "disarm_reprompt", "pause_output", "resume_output", "interrupt_turn",
-                    "start_turn", "end_call"}:
+        if name in {
+            "arm_reprompt",
+            "disarm_reprompt",
+            "pause_output",
+            "resume_output",
+            "interrupt_turn",
+            "start_turn",
+            "end_call",
+        }:
             return lambda: self.effects.append(name)
         raise AttributeError(name)
 
@@ -87,8 +94,13 @@ async def test_every_state_trigger_pair(state: CallState, trigger: str) -> None:
 
 @pytest.mark.parametrize(
     ("resume", "dest"),
-    [(S.GREETING, S.GREETING), (S.SPEAKING, S.SPEAKING), (S.THINKING, S.THINKING),
-     (S.TRANSCRIBING, S.TRANSCRIBING), (S.LISTENING, S.LISTENING)],
+    [
+        (S.GREETING, S.GREETING),
+        (S.SPEAKING, S.SPEAKING),
+        (S.THINKING, S.THINKING),
+        (S.TRANSCRIBING, S.TRANSCRIBING),
+        (S.LISTENING, S.LISTENING),
+    ],
 )
 async def test_false_barge_in_resumes_where_the_work_is(resume: CallState, dest: CallState) -> None:
     owner = Owner(resume)

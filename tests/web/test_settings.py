@@ -69,7 +69,11 @@ def test_dtmf_actions_parse() -> None:
 
 def test_env_example_lists_every_setting() -> None:
     example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
-    listed = {line.split("=", 1)[0].strip() for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    listed = {
+        line.split("=", 1)[0].strip()
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert listed == {name.upper() for name in Settings.model_fields}
 
 
