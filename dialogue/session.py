@@ -17,6 +17,7 @@ import structlog
 
 from dialogue.conversation import Conversation
 from dialogue.events import (
+    BotSentence,
     CallEnded,
     CallError,
     CallEvent,
@@ -446,9 +447,9 @@ class CallSession:
 
     # ===== the bot's pieces of work =========================================================================
     async def _greet(self) -> None:
-        spoken = await self.speaker.say(self._deps.lines.greeting, tag="greeting", turn=0)
-        self._work_result = TurnResult(spoken=[(spoken, self._deps.lines.greeting)])
-        await self.speaker.played(spoken.mark)
+        spoken = await self._speak_line(self._deps.lines.greeting, "greeting", turn=0, announce=False)
+        if spoken is not None:
+            await self._line_heard(spoken, self._deps.lines.greeting, turn=0)
         await self.advance("greeting_done")
 
     async def _run_turn(self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult) -> None:
@@ -478,19 +479,41 @@ class CallSession:
 
     async def _say_alone(self, text: str, tag: str) -> None:
         """Bot speech outside a caller turn (reprompt, repeat, fallback): speak, wait, back to listening."""
+        spoken = await self._speak_line(text, tag)
+        if spoken is None:
+            await self.advance("reply_failed")
+            return
+        await self._line_heard(spoken, text)
+        await self.advance("playback_done")
+
+    async def _speak_line(
+        self, text: str, tag: str, *, turn: int | None = None, announce: bool = True
+    ) -> Spoken | None:
+        """Queues one fixed line; None when no voice works (the caller of this decides how to go on)."""
+        key = self._next_aux() if turn is None else turn
+        self._speech_turn = key
+        self.emit(BotSentence(call_sid=self.call_sid, text=text, turn=self._turn))
         try:
             spoken = await self.speaker.say(
                 text,
                 tag=tag,
-                turn=self._next_aux(),
-                on_first_audio=lambda: self.advance_soon("reply_started"),
+                turn=key,
+                on_first_audio=(lambda: self.advance_soon("reply_started")) if announce else None,
             )
         except ProviderError as exc:
             self.provider_failed("tts", exc)
-            await self.advance("reply_failed")
-            return
+            return None
+        self._work_result = TurnResult(spoken=[(spoken, text)])
+        return spoken
+
+    async def _line_heard(self, spoken: Spoken, text: str, *, turn: int | None = None) -> None:
         await self.speaker.played(spoken.mark)
-        await self.advance("playback_done")
+        self.tracker.forget(self._speech_turn)
+        self.emit(
+            TranscriptEvent(
+                call_sid=self.call_sid, role="bot", text=text, turn=self._turn if turn is None else turn
+            )
+        )
 
     async def _reprompt_after_silence(self) -> None:
         await asyncio.sleep(self._config.reprompt_after_s)
@@ -509,36 +532,22 @@ class CallSession:
         self._closing = True
         self.disarm_reprompt()
         lines = self._deps.lines
-        spoken = await self._say_or_skip(
-            lines.goodbye_silence if reason == "caller_silent" else lines.goodbye, "bye"
-        )
+        text = lines.goodbye_silence if reason == "caller_silent" else lines.goodbye
+        spoken = await self._speak_line(text, "bye")
         if spoken is not None:
-            await self.speaker.played(spoken.mark)
+            await self._line_heard(spoken, text)
         self._end_reason = self._end_reason or reason
         await self._control.hangup(self.call_sid)
         await self.hangup(reason)
-
-    async def _say_or_skip(self, text: str, tag: str) -> Spoken | None:
-        """For the last words of a call: if no voice works, end anyway rather than hang."""
-        try:
-            return await self.speaker.say(
-                text,
-                tag=tag,
-                turn=self._next_aux(),
-                on_first_audio=lambda: self.advance_soon("reply_started"),
-            )
-        except ProviderError as exc:
-            self.provider_failed("tts", exc)
-            return None
 
     async def _transfer(self) -> None:
         self._closing = True
         self.disarm_reprompt()
         number = self._config.transfer_number
         text = self._deps.lines.handover if number else self._deps.lines.transfer_unavailable
-        spoken = await self._say_or_skip(text, "handover")
+        spoken = await self._speak_line(text, "handover")
         if spoken is not None:
-            await self.speaker.played(spoken.mark)
+            await self._line_heard(spoken, text)
         if number:
             self._end_reason = "transferred"
             if await self._control.transfer(self.call_sid, number):

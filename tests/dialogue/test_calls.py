@@ -30,8 +30,9 @@ async def test_two_turn_conversation(tmp_path: Path) -> None:
             await call.wait_for(lambda: session.state is CallState.LISTENING, timeout_s=10)
             assert len(bot.events.of("latency", session.call_sid)) == n
         transcripts = bot.events.of("transcript", session.call_sid)
-        assert [t.role for t in transcripts] == ["caller", "bot", "caller", "bot"]
-        assert transcripts[1].text.startswith("Gerne helfe ich Ihnen")
+        assert [t.role for t in transcripts] == ["bot", "caller", "bot", "caller", "bot"]
+        assert transcripts[0].text.startswith("Guten Tag")  # the greeting is part of the transcript
+        assert transcripts[2].text.startswith("Gerne helfe ich Ihnen")
         latency = bot.events.of("latency", session.call_sid)[0]
         assert latency.transcript_ms is not None
         assert latency.first_audio_ms is not None
