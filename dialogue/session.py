@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
+from dialogue.config import CallDeps, Recorder, SessionConfig
 from dialogue.conversation import Conversation
 from dialogue.events import (
-    BotSentence,
     CallEnded,
     CallError,
     CallEvent,
@@ -30,24 +29,23 @@ from dialogue.events import (
     TurnLatency,
 )
 from dialogue.latency import TurnClock
-from dialogue.llm import LanguageModel
+from dialogue.lines import FixedLines
 from dialogue.machine import CallMachine, CallState
-from dialogue.phrases import PhraseCatalogue
-from dialogue.speaker import Speaker, Spoken
-from dialogue.tools import Outcome, ToolRegistry
-from dialogue.turn import Budgets, TurnResult, TurnRunner
+from dialogue.speaker import Speaker
+from dialogue.tasks import CallTasks
+from dialogue.tools import Outcome
+from dialogue.turn import TurnResult, TurnRunner
 from media.errors import ProviderError
 from media.playback import PlaybackTracker
 from media.playout import Playout
 from media.privacy import mask_phone
-from media.speech import SpeechToText, TextToSpeech, Utterance
+from media.speech import Utterance
 from media.transport import CallControl, CallTransport, StreamStart
 from media.turns import (
     BargeIn,
     SpeechDiscarded,
     SpeechEnded,
     SpeechStarted,
-    TurnConfig,
     TurnDetector,
     TurnEvent,
 )
@@ -64,48 +62,10 @@ _RESUME_AFTER = {
 """Progress a paused call made meanwhile: a false barge-in resumes into the state the work has reached."""
 
 
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    turn: TurnConfig = field(default_factory=TurnConfig)
-    playout_lead_ms: int = 200
-    reprompt_after_s: float = 8.0
-    max_reprompts: int = 2
-    max_call_duration_s: float = 900.0
-    dtmf_actions: Mapping[str, str] = field(default_factory=lambda: {"0": "transfer"})
-    transfer_number: str = ""
-    failures_before_handover: int = 3
-    history_token_budget: int = 3000
-    budgets: Budgets = field(default_factory=Budgets)
-    tts_first_byte_timeout_s: float = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class CallDeps:
-    stt: SpeechToText
-    llm: LanguageModel
-    tts: TextToSpeech
-    lines: PhraseCatalogue
-    system_prompt: str
-    cached_audio: Callable[[str], bytes | None] = lambda _text: None
-    backup_tts: TextToSpeech | None = None
-    tools: ToolRegistry = field(default_factory=ToolRegistry)
-
-
-class Recorder(Protocol):
-    def caller(self, ulaw: bytes) -> None: ...
-
-    def bot(self, ulaw: bytes) -> None: ...
-
-    def clear(self) -> None:
-        """The far end dropped its buffer: bot audio not yet played was never heard."""
-
-    def close(self) -> None: ...
-
-
 _Control = TurnEvent | tuple[str, str]
 
 
-class CallSession:
+class CallSession(FixedLines):
     """Implements ``media.transport.StreamHandler`` and the machine's effects (``dialogue.machine``)."""
 
     def __init__(
@@ -153,7 +113,7 @@ class CallSession:
             fallback_stt=deps.lines.stt_fallback,
             fallback_llm=deps.lines.llm_fallback,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
         self._controlq: asyncio.Queue[_Control] = asyncio.Queue()
         self._work: asyncio.Task[Any] | None = None
         """The bot's current piece of work (greeting, turn, reprompt, goodbye): what a barge-in cancels."""
@@ -239,7 +199,7 @@ class CallSession:
 
     def active_tasks(self) -> int:
         """Tasks of this call still running, shutdown included: zero means the call left nothing behind."""
-        running = sum(1 for t in self._tasks if not t.done())
+        running = self._tasks.active
         return running + (1 if self._shutdown is not None and not self._shutdown.done() else 0)
 
     @property
@@ -361,26 +321,16 @@ class CallSession:
         self._ended = True
         self._cancel_work()
         self.disarm_reprompt()
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+        cancelled = self._tasks.cancel_all()
         self.speaker.cancel_all()
-        self._shutdown = asyncio.get_running_loop().create_task(self._finish(current))
+        self._shutdown = asyncio.get_running_loop().create_task(self._finish(cancelled))
 
     # ===== tasks ============================================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"{self.call_sid}:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+        return self._tasks.spawn(coro, name)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            self._log.error("task_failed", task=task.get_name(), error=repr(exc))
-            self.emit(CallError(call_sid=self.call_sid, stage="session", detail=repr(exc)))
+    def _task_failed(self, name: str, exc: BaseException) -> None:
+        self.emit(CallError(call_sid=self.call_sid, stage="session", detail=f"{name}: {exc!r}"))
 
     def _cancel_work(self) -> None:
         if self._work is not None and self._work is not asyncio.current_task():
@@ -446,12 +396,6 @@ class CallSession:
         self._work = self._spawn(coro, name)
 
     # ===== the bot's pieces of work =========================================================================
-    async def _greet(self) -> None:
-        spoken = await self._speak_line(self._deps.lines.greeting, "greeting", turn=0, announce=False)
-        if spoken is not None:
-            await self._line_heard(spoken, self._deps.lines.greeting, turn=0)
-        await self.advance("greeting_done")
-
     async def _run_turn(self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult) -> None:
         try:
             await self._runner.run(utterance, turn, clock, result)
@@ -477,105 +421,9 @@ class CallSession:
             # Nothing was said (empty reply, or every voice failed): never leave the caller in silence.
             await self._say_alone(self._deps.lines.llm_fallback, "fb")
 
-    async def _say_alone(self, text: str, tag: str) -> None:
-        """Bot speech outside a caller turn (reprompt, repeat, fallback): speak, wait, back to listening."""
-        spoken = await self._speak_line(text, tag)
-        if spoken is None:
-            await self.advance("reply_failed")
-            return
-        await self._line_heard(spoken, text)
-        await self.advance("playback_done")
-
-    async def _speak_line(
-        self, text: str, tag: str, *, turn: int | None = None, announce: bool = True
-    ) -> Spoken | None:
-        """Queues one fixed line; None when no voice works (the caller of this decides how to go on)."""
-        key = self._next_aux() if turn is None else turn
-        self._speech_turn = key
-        self.emit(BotSentence(call_sid=self.call_sid, text=text, turn=self._turn))
-        try:
-            spoken = await self.speaker.say(
-                text,
-                tag=tag,
-                turn=key,
-                on_first_audio=(lambda: self.advance_soon("reply_started")) if announce else None,
-            )
-        except ProviderError as exc:
-            self.provider_failed("tts", exc)
-            return None
-        self._work_result = TurnResult(spoken=[(spoken, text)])
-        return spoken
-
-    async def _line_heard(self, spoken: Spoken, text: str, *, turn: int | None = None) -> None:
-        await self.speaker.played(spoken.mark)
-        self.tracker.forget(self._speech_turn)
-        self.emit(
-            TranscriptEvent(
-                call_sid=self.call_sid, role="bot", text=text, turn=self._turn if turn is None else turn
-            )
-        )
-
-    async def _reprompt_after_silence(self) -> None:
-        await asyncio.sleep(self._config.reprompt_after_s)
-        if self.machine.state is not S.LISTENING:
-            return
-        self._reprompts += 1
-        self._reprompt = None
-        if self._reprompts > self._config.max_reprompts:
-            self._replace_work(self._goodbye("caller_silent"), "goodbye")
-        else:
-            prompts = self._deps.lines.reprompts
-            text = prompts[min(self._reprompts, len(prompts)) - 1]
-            self._replace_work(self._say_alone(text, f"reprompt{self._reprompts}"), "reprompt")
-
-    async def _goodbye(self, reason: str) -> None:
-        self._closing = True
-        self.disarm_reprompt()
-        lines = self._deps.lines
-        text = lines.goodbye_silence if reason == "caller_silent" else lines.goodbye
-        spoken = await self._speak_line(text, "bye")
-        if spoken is not None:
-            await self._line_heard(spoken, text)
-        self._end_reason = self._end_reason or reason
-        await self._control.hangup(self.call_sid)
-        await self.hangup(reason)
-
-    async def _transfer(self) -> None:
-        self._closing = True
-        self.disarm_reprompt()
-        number = self._config.transfer_number
-        text = self._deps.lines.handover if number else self._deps.lines.transfer_unavailable
-        spoken = await self._speak_line(text, "handover")
-        if spoken is not None:
-            await self._line_heard(spoken, text)
-        if number:
-            self._end_reason = "transferred"
-            if await self._control.transfer(self.call_sid, number):
-                await self.hangup("transferred")
-                return
-            self._end_reason = ""
-        self._closing = False
-        if number:  # the transport cannot transfer (e.g. a browser call): say so and carry on
-            await self._say_alone(self._deps.lines.transfer_unavailable, "handover")
-        else:
-            await self.advance("playback_done")
-
-    async def _handover(self) -> None:
-        self._log.warning("handover_after_failures", failures=self._failures)
-        if self._config.transfer_number:
-            await self._transfer()
-        else:
-            await self._goodbye("provider_failures")
-
-    async def _watchdog(self) -> None:
-        await asyncio.sleep(self._config.max_call_duration_s)
-        self._log.info("max_call_duration_reached", seconds=self._config.max_call_duration_s)
-        self._replace_work(self._goodbye("max_duration"), "goodbye")
-
-    async def _finish(self, current: asyncio.Task[Any] | None) -> None:
-        tasks = [t for t in self._tasks if t is not current]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+    async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
+        if cancelled:
+            await asyncio.gather(*cancelled, return_exceptions=True)
         if self._recorder is not None:
             self._recorder.close()
         duration = time.monotonic() - self._started

@@ -132,12 +132,13 @@ class ProgressLine:
 
     def line(self) -> str:
         p = self._p
-        lat = percentile(p.latencies, 50)
-        rea = percentile(p.reactions, 50)
+        latencies, reactions = p.response_latencies(), p.barge_in_reactions()
+        lat = percentile(latencies, 50)
+        rea = percentile(reactions, 50)
         return (
             f"[{time.monotonic() - p.started_at:6.1f}s] active {p.active}/{self._target} placed {p.placed} "
-            f"done {p.done} failed {p.failed} | turns {len(p.latencies)} latency p50 "
-            f"{'-' if lat is None else f'{lat * 1000:.0f} ms'} | barge-ins {len(p.reactions)} reaction p50 "
+            f"done {p.done} failed {p.failed} | turns {len(latencies)} latency p50 "
+            f"{'-' if lat is None else f'{lat * 1000:.0f} ms'} | barge-ins {len(reactions)} reaction p50 "
             f"{'-' if rea is None else f'{rea * 1000:.0f} ms'} | underruns {p.underruns} "
             f"protocol errors {p.violations}"
         )

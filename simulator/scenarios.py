@@ -516,6 +516,14 @@ class LoadProgress:
     reactions: list[float] = field(default_factory=list)
     underruns: int = 0
     violations: int = 0
+    live: set[Caller] = field(default_factory=set)
+    """Calls in progress, whose figures so far count in the progress line too."""
+
+    def response_latencies(self) -> list[float]:
+        return self.latencies + [x for c in self.live for x in c.record.response_latencies()]
+
+    def barge_in_reactions(self) -> list[float]:
+        return self.reactions + [x for c in self.live for x in c.record.barge_in_reactions()]
 
 
 async def run_load(
@@ -545,6 +553,7 @@ async def run_load(
         try:
             async with place_call(cfg.base_url, public_url=cfg.public_url, auth_token=cfg.auth_token) as sim:
                 caller = Caller(sim, clock)
+                prog.live.add(caller)
                 caller.begin_streaming()
                 try:
                     timeout = max(0.0, call_deadline - time.monotonic()) + 0.001
@@ -560,6 +569,7 @@ async def run_load(
         finally:
             result.ended_at = time.monotonic()
             if caller is not None:
+                prog.live.discard(caller)
                 collect(result, caller)
             prog.active -= 1
             prog.done += 1

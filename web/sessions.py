@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dialogue.config import CallDeps, SessionConfig
 from dialogue.prompts import system_prompt
-from dialogue.session import CallDeps, CallSession, SessionConfig
+from dialogue.session import CallSession
 from dialogue.turn import Budgets
 from media.errors import ConfigError
 from media.recording import StereoRecorder, recording_path

@@ -1,0 +1,442 @@
+"""Latency, barge-in, CPU and memory of the real bot under simulated Twilio load, and a leak run.
+
+Run from the repository root: ``python -m bench.run`` (``--help`` for options; ``--levels 1,5 --seconds 8
+--leak-calls 20`` is the CI smoke size). What it does:
+
+1. starts ``voicebot fakes`` (a process) with fixed provider latencies: STT 300 ms, LLM first token 350 ms,
+   TTS first byte 150 ms;
+2. starts ``voicebot serve`` (a process) with default settings against them (``PUBLIC_URL`` on loopback,
+   ``MAX_CONCURRENT_CALLS`` above the highest level, ``DATA_DIR`` in a temporary directory);
+3. for each level runs ``voicebot simulate --scenario bargein`` (one process, two from 100 calls up) with
+   that many concurrent calls, sampling the server's CPU and RSS from ``/proc/<pid>`` every 0.5 s;
+4. prints one table; then places short calls one after another and compares RSS after the first 100 with
+   RSS at the end.
+
+Overhead is response latency − (end-of-turn silence + STT + LLM first token + TTS first byte): what the bot's
+own code, the network and the simulator add. CPU % per call is the server's CPU time over the steady part
+of the level (after the ramp-up, before the hang-ups) divided by the calls; RSS per call is the peak RSS in
+that window above the idle level after a warm-up call, divided by the calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from simulator.report import percentile
+
+STT_MS, LLM_MS, TTS_MS = 300, 350, 150
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_CLI = "import sys; from web.cli import main; sys.exit(main(prog_name='voicebot'))"
+
+
+def _voicebot(*args: str) -> list[str]:
+    return [sys.executable, "-c", _CLI, *args]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class Sample:
+    at: float
+    server_cpu: float
+    server_rss: float
+    fakes_cpu: float
+    sims_cpu: float
+    busy: tuple[float, float]
+
+
+@dataclass
+class Sampler:
+    """Samples the server, the fakes and the simulators every ``every_s`` in a thread."""
+
+    server: int
+    fakes: int
+    sims: list[int] = field(default_factory=list)
+    every_s: float = 0.5
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def sample(self) -> Sample:
+        sims = 0.0
+        for pid in self.sims:
+            with contextlib.suppress(OSError, IndexError):
+                sims += cpu_seconds(pid)
+        return Sample(
+            time.monotonic(),
+            cpu_seconds(self.server),
+            rss_mib(self.server),
+            cpu_seconds(self.fakes),
+            sims,
+            machine_busy(),
+        )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            with contextlib.suppress(OSError):
+                self.samples.append(self.sample())
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Sampler]:
+        thread = threading.Thread(target=self._loop, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+
+@dataclass
+class Services:
+    base_url: str
+    server: subprocess.Popen[bytes]
+    fakes: subprocess.Popen[bytes]
+    data_dir: Path
+
+
+@contextlib.contextmanager
+def services(max_calls: int, log_dir: Path) -> Iterator[Services]:
+    fakes_port, bot_port = _free_port(), _free_port()
+    data_dir = log_dir / "data"
+    fakes_cmd = _voicebot(
+        "fakes",
+        "--port",
+        str(fakes_port),
+        "--stt-ms",
+        str(STT_MS),
+        "--llm-ms",
+        str(LLM_MS),
+        "--tts-ms",
+        str(TTS_MS),
+        "--log-level",
+        "warning",
+    )
+    fakes_url = f"http://127.0.0.1:{fakes_port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME", "LANG", "TMPDIR")},
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": f"{fakes_url}/v1",
+        "ELEVENLABS_API_KEY": "el-bench",
+        "ELEVENLABS_BASE_URL": fakes_url,
+        "STT_PROVIDER": "openai",
+        "LLM_PROVIDER": "openai",
+        "TTS_PROVIDER": "elevenlabs",
+        "PUBLIC_URL": f"http://127.0.0.1:{bot_port}",
+        "MAX_CONCURRENT_CALLS": str(max(200, max_calls * 2)),
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "warning",
+        "LOG_FORMAT": "json",
+    }
+    with (log_dir / "fakes.log").open("wb") as flog, (log_dir / "server.log").open("wb") as slog:
+        fakes = subprocess.Popen(fakes_cmd, stdout=flog, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(
+            _voicebot("--env-file", str(log_dir / "no.env"), "serve", "--port", str(bot_port)),
+            stdout=slog,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            base = f"http://127.0.0.1:{bot_port}"
+            _wait_ready(f"{fakes_url}/health", fakes)
+            _wait_ready(f"{base}/ready", server)
+            yield Services(base, server, fakes, data_dir)
+        finally:
+            for proc in (server, fakes):
+                proc.terminate()
+            for proc in (server, fakes):
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} answered")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready within {timeout_s} s")
+
+
+def simulate(
+    base_url: str, out: Path, *, calls: int, extra: Sequence[str], quiet: bool = True
+) -> subprocess.Popen[bytes]:
+    args = ["simulate", "--url", base_url, "--calls", str(calls), "--json", str(out)]
+    args += ["--overhead-base-ms", str(overhead_base_ms())]
+    if quiet:
+        args.append("--quiet")
+    return subprocess.Popen(_voicebot(*args, *extra), stdout=subprocess.DEVNULL)
+
+
+def overhead_base_ms() -> int:
+    from web.settings import Settings
+
+    end_of_turn: int = Settings.model_fields["end_of_turn_silence_ms"].default
+    return end_of_turn + STT_MS + LLM_MS + TTS_MS
+
+
+def _load_calls(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    calls, summaries = [], []
+    for path in paths:
+        data = json.loads(path.read_text())
+        calls += data["calls"]
+        summaries.append(data["summary"])
+    return calls, summaries
+
+
+def _flat(calls: Sequence[dict[str, Any]], key: str) -> list[float]:
+    return [float(x) for c in calls for x in c[key]]
+
+
+def _pct(values: Sequence[float], q: float) -> str:
+    p = percentile(values, q)
+    return "-" if p is None else f"{p:.0f}"
+
+
+@dataclass
+class Level:
+    calls: int
+    figures: dict[str, Any]
+
+
+def run_level(
+    svc: Services, n: int, *, seconds: float, ramp_s: float, idle_rss: float, sim_procs: int, work: Path
+) -> Level:
+    procs = min(n, sim_procs)
+    shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+    outs = [work / f"level{n}-{i}.json" for i in range(procs)]
+    extra = ["--scenario", "bargein", "--ramp-up", str(ramp_s), "--duration", str(seconds)]
+    sampler = Sampler(svc.server.pid, svc.fakes.pid)
+    with sampler.running():
+        t0 = time.monotonic()
+        sims = [
+            simulate(svc.base_url, out, calls=k, extra=extra) for k, out in zip(shares, outs, strict=True)
+        ]
+        sampler.sims = [p.pid for p in sims]
+        codes = [p.wait(timeout=ramp_s + seconds + 120) for p in sims]
+    calls, summaries = _load_calls(outs)
+    window = [s for s in sampler.samples if t0 + ramp_s + 2 <= s.at <= t0 + ramp_s + seconds - 1]
+    if len(window) < 2:
+        window = sampler.samples
+    first, last = window[0], window[-1]
+    span = max(last.at - first.at, 1e-9)
+    busy = (last.busy[0] - first.busy[0]) / max(last.busy[1] - first.busy[1], 1) * (os.cpu_count() or 1) * 100
+    latencies = _flat(calls, "response_latency_ms")
+    base = overhead_base_ms()
+    overhead = [x - base for x in latencies]
+    figures = {
+        "calls": n,
+        "calls_placed": len(calls),
+        "failed": sum(c["error"] is not None for c in calls),
+        "turns": len(latencies),
+        "latency_p50": percentile(latencies, 50),
+        "latency_p95": percentile(latencies, 95),
+        "latency_max": max(latencies, default=None),
+        "overhead_p50": percentile(overhead, 50),
+        "overhead_p95": percentile(overhead, 95),
+        "barge_in_n": len(_flat(calls, "barge_in_reaction_ms")),
+        "barge_in_p50": percentile(_flat(calls, "barge_in_reaction_ms"), 50),
+        "barge_in_p95": percentile(_flat(calls, "barge_in_reaction_ms"), 95),
+        "server_cpu_percent": (last.server_cpu - first.server_cpu) / span * 100,
+        "server_cpu_percent_per_call": (last.server_cpu - first.server_cpu) / span * 100 / n,
+        "server_rss_peak_mib": max(s.server_rss for s in window),
+        "rss_per_call_mib": (max(s.server_rss for s in window) - idle_rss) / n,
+        "fakes_cpu_percent": (last.fakes_cpu - first.fakes_cpu) / span * 100,
+        "simulator_cpu_percent": (last.sims_cpu - first.sims_cpu) / span * 100,
+        "simulator_processes": procs,
+        "simulator_frame_lag_p99_ms": max((s["frame_lag_ms"]["p99"] or 0) for s in summaries),
+        "machine_busy_percent": busy,
+        "underruns": sum(len(c["underrun_ms"]) for c in calls),
+        "underrun_ms": sum(_flat(calls, "underrun_ms")),
+        "protocol_errors": sum(len(c["protocol_errors"]) for c in calls),
+        "missing": sum(len(c["missing"]) for c in calls),
+        "simulator_exit_codes": codes,
+    }
+    return Level(n, figures)
+
+
+def _f(value: float | None, fmt: str = ".0f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def table(levels: Sequence[Level]) -> str:
+    head = (
+        f"{'calls':>5} {'turns':>5} | {'latency p50/p95/max ms':>22} | {'overhead p50/p95':>16} | "
+        f"{'barge-in p50/p95':>16} | {'CPU%/call':>9} {'RSS MiB/call':>12} | {'underruns':>9} "
+        f"{'proto err':>9} {'failed':>6} | {'sim CPU%':>8} {'lag p99':>7} {'machine%':>8}"
+    )
+    rows = [head, "-" * len(head)]
+    for lv in levels:
+        f = lv.figures
+        rows.append(
+            f"{lv.calls:>5} {f['turns']:>5} | "
+            f"{_f(f['latency_p50']):>6} / {_f(f['latency_p95']):>5} / {_f(f['latency_max']):>5} | "
+            f"{_f(f['overhead_p50']):>7} / {_f(f['overhead_p95']):>6} | "
+            f"{_f(f['barge_in_p50']):>7} / {_f(f['barge_in_p95']):>6} | "
+            f"{f['server_cpu_percent_per_call']:>9.2f} {f['rss_per_call_mib']:>12.2f} | "
+            f"{f['underruns']:>9} {f['protocol_errors']:>9} {f['failed']:>6} | "
+            f"{f['simulator_cpu_percent']:>8.0f} {_f(f['simulator_frame_lag_p99_ms']):>7} "
+            f"{f['machine_busy_percent']:>8.0f}"
+        )
+    return "\n".join(rows)
+
+
+def leak_run(svc: Services, total: int, work: Path, *, call_s: float) -> dict[str, Any]:
+    """Short calls one after another: RSS after the first 100 (or a tenth) and after all of them."""
+    first = min(100, max(1, total // 10))
+    extra = ["--scenario", "silence", "--max-call-s", str(call_s)]
+    rss = []
+    t0 = time.monotonic()
+    for i, n in enumerate((first, total - first)):
+        if n <= 0:
+            continue
+        out = work / f"leak{i}.json"
+        code = simulate(svc.base_url, out, calls=1, extra=[*extra, "--total-calls", str(n)]).wait()
+        time.sleep(1.0)  # let the last call's clean-up finish
+        calls, _ = _load_calls([out])
+        rss.append((sum(1 for _ in calls), rss_mib(svc.server.pid), code))
+    after_first, after_all = rss[0][1], rss[-1][1]
+    return {
+        "calls": sum(n for n, _, _ in rss),
+        "first": first,
+        "rss_after_first_mib": after_first,
+        "rss_after_all_mib": after_all,
+        "growth_percent": (after_all - after_first) / after_first * 100,
+        "seconds": time.monotonic() - t0,
+        "exit_codes": [c for _, _, c in rss],
+    }
+
+
+def machine() -> str:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpus = os.cpu_count()
+    return f"{model or platform.processor()}, {cpus} CPUs, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="1,10,50,100,200", help="Concurrent calls per level.")
+    parser.add_argument("--seconds", type=float, default=25.0, help="Load per level after the ramp-up.")
+    parser.add_argument("--ramp", type=float, default=5.0, help="Ramp-up per level (seconds).")
+    parser.add_argument("--leak-calls", type=int, default=1000, help="Sequential short calls (0: skip).")
+    parser.add_argument("--leak-call-s", type=float, default=0.5, help="Length of each leak-run call.")
+    parser.add_argument("--sim-procs", type=int, default=0, help="Simulator processes (0: 1, or 2 ≥ 100).")
+    parser.add_argument("--json", type=Path, default=None, help="Write every figure here too.")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    print(f"machine: {machine()}", flush=True)
+    print(
+        f"providers (fakes): STT {STT_MS} ms, LLM first token {LLM_MS} ms, TTS first byte {TTS_MS} ms; "
+        f"overhead = latency − {overhead_base_ms()} ms",
+        flush=True,
+    )
+    results: list[Level] = []
+    with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
+        work = Path(tmp)
+        with services(max(levels, default=1), work) as svc:
+            warm = simulate(
+                svc.base_url,
+                work / "warmup.json",
+                calls=1,
+                extra=["--scenario", "bargein", "--turns", "1", "--duration", "25"],
+            )
+            warm.wait()
+            time.sleep(1.0)
+            idle_rss = rss_mib(svc.server.pid)
+            print(f"server idle RSS after a warm-up call: {idle_rss:.1f} MiB", flush=True)
+            for n in levels:
+                procs = args.sim_procs or (2 if n >= 100 else 1)
+                level = run_level(
+                    svc,
+                    n,
+                    seconds=args.seconds,
+                    ramp_s=args.ramp,
+                    idle_rss=idle_rss,
+                    sim_procs=procs,
+                    work=work,
+                )
+                results.append(level)
+                f = level.figures
+                print(
+                    f"level {n}: {f['turns']} turns, overhead p95 {_f(f['overhead_p95'])} ms, barge-in p95 "
+                    f"{_f(f['barge_in_p95'])} ms, server CPU {f['server_cpu_percent']:.0f} %, underruns "
+                    f"{f['underruns']}, failed {f['failed']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                time.sleep(2.0)
+            print()
+            print(table(results))
+            leak = None
+            if args.leak_calls > 0:
+                leak = leak_run(svc, args.leak_calls, work, call_s=args.leak_call_s)
+                print(
+                    f"\nleaks: {leak['calls']} sequential calls of {args.leak_call_s:g} s "
+                    f"in {leak['seconds']:.0f} s; "
+                    f"RSS after {leak['first']}: {leak['rss_after_first_mib']:.1f} MiB, after all: "
+                    f"{leak['rss_after_all_mib']:.1f} MiB ({leak['growth_percent']:+.1f} %)"
+                )
+            if args.json is not None:
+                args.json.write_text(
+                    json.dumps(
+                        {"machine": machine(), "levels": [lv.figures for lv in results], "leak": leak},
+                        indent=1,
+                    )
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
