@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
-import uvicorn
 
 from fakes import elevenlabs_api, openai_api
 from fakes.asgi import Exchange, Receive, Scope, Send
 from fakes.behaviour import FakeBehaviour
+from fakes.loopback import serve_loopback
 
 log = structlog.get_logger()
 
@@ -54,21 +54,6 @@ class FakeEndpoints:
     port: int
 
 
-def _config(app: FakeProvidersApp, host: str, port: int) -> uvicorn.Config:
-    # log_config=None and log_level=None leave the host process's logging exactly as it was.
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="off",
-        ws="none",
-        access_log=False,
-        log_config=None,
-        log_level=None,
-        timeout_graceful_shutdown=2,
-    )
-
-
 @asynccontextmanager
 async def run_fake_providers(
     behaviour: FakeBehaviour | None = None, *, host: str = "127.0.0.1", port: int = 0, speech: bool = True
@@ -76,22 +61,13 @@ async def run_fake_providers(
     """Serves both fakes until the block ends; held and paced requests are cut short on exit."""
     behaviour = behaviour or FakeBehaviour()
     app = FakeProvidersApp(behaviour, speech=speech)
-    server = uvicorn.Server(_config(app, host, port))
-    task = asyncio.create_task(server._serve(), name="fake-providers")  # _serve: no signal handlers
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("fake provider server stopped during start-up")
-            await asyncio.sleep(0.005)
-        bound = server.servers[0].sockets[0].getsockname()[1]
+    async with serve_loopback(app, name="fake-providers", host=host, port=port) as bound:
         base = f"http://{host}:{bound}"
         log.debug("fake_providers_started", url=base)
-        yield FakeEndpoints(f"{base}/v1", base, behaviour, bound)
-    finally:
-        app.stopping.set()
-        server.should_exit = True
-        await task
+        try:
+            yield FakeEndpoints(f"{base}/v1", base, behaviour, bound)
+        finally:
+            app.stopping.set()  # cut held and paced requests short, so the server can stop at once
 
 
 async def serve_forever(host: str, port: int, behaviour: FakeBehaviour | None = None) -> None:

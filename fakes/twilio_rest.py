@@ -7,16 +7,16 @@ what the bot does when Twilio is down.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
+from fakes.loopback import serve_loopback
 
 _CALL_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<ac>AC\w+)/Calls/(?P<ca>CA\w+)\.json$")
 
@@ -40,31 +40,19 @@ class TwilioRestFake:
     """When set, every call update answers this HTTP status with Twilio's error body."""
     requests: list[RestRequest] = field(default_factory=list)
     base_url: str = ""
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
+    _serving: AbstractAsyncContextManager[int] | None = None
 
     async def __aenter__(self) -> TwilioRestFake:
-        # log_config=None leaves the host's logging alone; _serve() installs no signal handlers.
-        config = uvicorn.Config(
-            self, host="127.0.0.1", port=0, lifespan="off", ws="none", log_config=None, log_level=None
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server._serve(), name="twilio-rest-fake")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the Twilio REST fake did not start")
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._serving = serve_loopback(self, name="twilio-rest-fake")
+        port = await self._serving.__aenter__()
         self.base_url = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        if self._serving is not None:
+            await self._serving.__aexit__(exc_type, exc, tb)
 
     def updates_for(self, call_sid: str) -> list[RestRequest]:
         return [r for r in self.requests if r.call_sid == call_sid]

@@ -84,18 +84,19 @@ def underruns(
     utterances: Iterable[Utterance],
     *,
     min_gap_s: float = 0.02,
-    caller_grace_s: float = 1.5,
+    caller_grace_s: float = 1.0,
 ) -> list[Gap]:
     """The gaps that are underruns: playback ran dry while the bot was mid-reply.
 
     Mid-reply means the gap fell inside one segment (no mark between the audio on either side), or between
     two marks of the same reply (``reply_of``). Gaps shorter than ``min_gap_s`` (one frame) are jitter, not
-    silence a caller hears. Gaps overlapping caller speech (from its start until ``caller_grace_s`` after
-    its end) are the bot pausing its voice for a possible barge-in, which is by design.
+    silence a caller hears. Gaps overlapping caller speech over the bot's audio (from its start until
+    ``caller_grace_s`` after its end) are the bot pausing its voice for a possible barge-in, by design.
     """
     speech = [
         (u.started_at, (u.ended_at if u.ended_at is not None else float("inf")) + caller_grace_s)
         for u in utterances
+        if u.over_bot_audio
     ]
     found = []
     for gap in gaps:

@@ -287,7 +287,9 @@ class Caller:
             now = time.monotonic()
             utt = piece.utterance
             if utt is not None and piece.index == 0:
-                utt.started_at = now
+                # A frame leaves once its 20 ms were captured (as Twilio sends them): the caller started
+                # talking one frame before the first voiced frame went out, and stopped as the last one went.
+                utt.started_at = now - FRAME_S
                 utt.over_bot_audio = self.playout.playing
                 self.record.utterances.append(utt)
             piece.index += 1

@@ -1,0 +1,51 @@
+"""Serves an ASGI app under a real uvicorn server inside the caller's event loop, on 127.0.0.1.
+
+Used by the provider fakes, the Twilio REST fake and the tests' bot: real sockets and WebSocket upgrades,
+no signal handlers taken from the host process, and its logging left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import uvicorn
+
+
+@asynccontextmanager
+async def serve_loopback(
+    app: Any,
+    *,
+    name: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    lifespan: Literal["on", "off"] = "off",
+    ws_max_size: int = 1 << 20,
+) -> AsyncIterator[int]:
+    """Yields the bound port; on exit asks the server to stop and waits until it has."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan=lifespan,
+        ws="auto" if lifespan == "on" else "none",
+        ws_max_size=ws_max_size,
+        access_log=False,
+        log_config=None,
+        log_level=None,
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server._serve(), name=name)  # _serve: installs no signal handlers
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"{name}: uvicorn exited before it started")
+            await asyncio.sleep(0.005)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
