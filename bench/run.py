@@ -372,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ramp", type=float, default=5.0, help="Ramp-up per level (seconds).")
     parser.add_argument("--leak-calls", type=int, default=1000, help="Sequential short calls (0: skip).")
     parser.add_argument("--leak-call-s", type=float, default=0.5, help="Length of each leak-run call.")
+    parser.add_argument("--warmup-s", type=float, default=25.0, help="Length of the warm-up call.")
     parser.add_argument("--sim-procs", type=int, default=0, help="Simulator processes (0: 1, or 2 ≥ 100).")
     parser.add_argument("--json", type=Path, default=None, help="Write every figure here too.")
     args = parser.parse_args(argv)
@@ -390,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 svc.base_url,
                 work / "warmup.json",
                 calls=1,
-                extra=["--scenario", "bargein", "--turns", "1", "--duration", "25"],
+                extra=["--scenario", "bargein", "--turns", "1", "--duration", str(args.warmup_s)],
             )
             warm.wait()
             time.sleep(1.0)

@@ -90,14 +90,10 @@ def underruns(
 
     Mid-reply means the gap fell inside one segment (no mark between the audio on either side), or between
     two marks of the same reply (``reply_of``). Gaps shorter than ``min_gap_s`` (one frame) are jitter, not
-    silence a caller hears. Gaps overlapping caller speech over the bot's audio (from its start until
-    ``caller_grace_s`` after its end) are the bot pausing its voice for a possible barge-in, by design.
+    silence a caller hears. Gaps overlapping caller speech over the bot's audio (from its start until the
+    ``clear``, or ``caller_grace_s`` after its end) are the bot pausing for a possible barge-in, by design.
     """
-    speech = [
-        (u.started_at, (u.ended_at if u.ended_at is not None else float("inf")) + caller_grace_s)
-        for u in utterances
-        if u.over_bot_audio
-    ]
+    speech = [_paused_for(u, caller_grace_s) for u in utterances if u.over_bot_audio]
     found = []
     for gap in gaps:
         if gap.seconds < min_gap_s:
@@ -111,3 +107,12 @@ def underruns(
             continue
         found.append(gap)
     return found
+
+
+def _paused_for(utt: Utterance, grace_s: float) -> tuple[float, float]:
+    """When the bot may keep quiet for this caller speech: until its ``clear`` (the reply is over), else until
+    ``grace_s`` after the caller stopped (a backchannel: the bot resumes once it knows)."""
+    if utt.clear_at is not None and utt.clear_at >= utt.started_at:
+        return utt.started_at, utt.clear_at
+    end = utt.ended_at if utt.ended_at is not None else float("inf")
+    return utt.started_at, end + grace_s

@@ -255,3 +255,37 @@ async def test_caller_hangs_up_in_any_state_leaves_nothing_running(tmp_path: Pat
         ended = bot.events.of("call_ended", session.call_sid)
         assert len(ended) == 1
         assert ended[0].reason == "stop"
+
+
+@pytest.mark.parametrize(("digit", "reason"), [("0", "transferred"), ("9", "dtmf")])
+async def test_dtmf_actions(tmp_path: Path, digit: str, reason: str) -> None:
+    from fakes.twilio_rest import TwilioRestFake
+
+    sid = "AC" + "1" * 32
+    async with (
+        TwilioRestFake(sid, "rest-token") as rest,
+        running_bot(
+            tmp_path,
+            transfer_number="+4930888888",
+            dtmf_actions="0=transfer,9=hangup",
+            twilio_account_sid=sid,
+            twilio_auth_token="rest-token",
+            twilio_api_base_url=rest.base_url,
+        ) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL, auth_token="rest-token") as call,
+    ):
+        await call.wait_for_audio()
+        session = bot.sessions[0]
+        await call.send_dtmf(digit)  # during the greeting: the greeting is cut, the action runs
+        for _ in range(50):
+            await call.play_out()
+            if session.state is CallState.HANGUP:
+                break
+            await call.send_silence(100, realtime=True)
+        assert session.state is CallState.HANGUP
+        assert bot.events.of("call_ended", session.call_sid)[0].reason == reason
+        updates = str(rest.updates_for(session.call_sid))
+        assert ("<Dial>+4930888888</Dial>" in updates) is (digit == "0")
+        assert ("<Hangup" in updates) is (digit == "9")
+        dtmf = [e for e in bot.events.of("protocol", session.call_sid) if e.name == "dtmf"]
+        assert [e.detail for e in dtmf] == [digit]

@@ -101,7 +101,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             f'<Stream url="wss://{host}/media"><Parameter name="token" value="t" /></Stream>'
             "</Connect></Response>"
         ).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/xml")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/xml")]}
+        )
         await send({"type": "http.response.body", "body": body})
     elif scope["type"] == "websocket":
         await receive()  # websocket.connect

@@ -63,7 +63,9 @@ def test_summary_subtracts_the_overhead_base() -> None:
         CallResult(1, "turns", error="refused: HTTP 200", violations=["binary frame"]),
     ]
     s = summarize(calls, overhead_base_ms=1300)
-    assert s["calls"] == 2 and s["failed_calls"] == 1 and s["protocol_errors"] == 1
+    assert s["calls"] == 2
+    assert s["failed_calls"] == 1
+    assert s["protocol_errors"] == 1
     assert s["response_latency_ms"]["n"] == 2
     assert s["overhead_ms"]["p50"] == pytest.approx(15.0)
     assert s["overhead_ms"]["max"] == pytest.approx(20.0)
@@ -136,13 +138,16 @@ async def test_turns_measure_latency_mark_echo_timing_and_underruns(peer: str) -
         scenario=ScenarioConfig("turns", utterances=(Speech.of(TONE),), pause_s=0.3, max_turns=2),
     )
     [result] = await run_load(cfg)
-    assert result.error is None and result.violations == [] and result.missing == []
+    assert result.error is None
+    assert result.violations == []
+    assert result.missing == []
     assert len(result.response_latencies) == 2
-    # The peer replies REPLY_DELAY_S after the first silent frame, which leaves 20 ms after the last voiced one.
+    # The peer replies REPLY_DELAY_S after the first silent frame, 20 ms after the last voiced one.
     for latency in result.response_latencies:
         assert scripted.REPLY_DELAY_S + 0.015 <= latency <= scripted.REPLY_DELAY_S + 0.1
     assert [round(u * 1000) // 10 for u in result.underruns] == [scripted.GAP_S * 100] * 2
-    assert result.marks == 5 and result.clears == 0  # greeting + 2 per reply
+    assert result.marks == 5
+    assert result.clears == 0
 
 
 @pytest.mark.realtime
@@ -158,7 +163,9 @@ async def test_mark_is_echoed_when_playback_passes_it(peer: str) -> None:
         caller.stop_streaming()
     await clock.close()
     echo, first = sim.record.echoed("greeting-1"), sim.record.first_audio_at
-    assert echo is not None and first is not None and not echo.flushed
+    assert echo is not None
+    assert first is not None
+    assert not echo.flushed
     assert scripted.GREETING_S - 0.01 <= echo.at - first <= scripted.GREETING_S + 0.12
     assert sim.record.frames_sent >= 15  # silence streamed all along, 50 frames a second
 
@@ -178,7 +185,8 @@ async def test_bargein_measures_reaction_and_clear_flushes_pending_marks(peer: s
         ),
     )
     [result] = await run_load(cfg)
-    assert result.error is None and result.missing == [], result
+    assert result.error is None, result
+    assert result.missing == [], result
     [reaction] = result.barge_in_reactions
     assert scripted.BARGE_S <= reaction <= scripted.BARGE_S + 0.1
     assert result.clears == 1
@@ -190,13 +198,29 @@ def test_simulate_command_runs_concurrent_calls_and_writes_json(peer: str, tmp_p
     out = tmp_path / "run.json"
     result = CliRunner().invoke(
         main,
-        ["simulate", "--url", peer, "--scenario", "dtmf", "--calls", "3", "--ramp-up", "0.3"]
-        + ["--duration", "1.5", "--digits", "1", "--json", str(out)],
+        [
+            "simulate",
+            "--url",
+            peer,
+            "--scenario",
+            "dtmf",
+            "--calls",
+            "3",
+            "--ramp-up",
+            "0.3",
+            "--duration",
+            "1.5",
+            "--digits",
+            "1",
+            "--json",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "dtmf → audio" in result.output
     data = json.loads(out.read_text())
-    assert data["summary"]["calls"] == 3 and data["summary"]["failed_calls"] == 0
+    assert data["summary"]["calls"] == 3
+    assert data["summary"]["failed_calls"] == 0
     assert data["summary"]["dtmf_latency_ms"]["n"] >= 3
     assert {c["scenario"] for c in data["calls"]} == {"dtmf"}
     assert all(c["frames_sent"] > 0 for c in data["calls"])
@@ -204,7 +228,8 @@ def test_simulate_command_runs_concurrent_calls_and_writes_json(peer: str, tmp_p
 
 def test_simulate_command_reports_a_refused_call(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main, ["simulate", "--url", "http://127.0.0.1:9", "--scenario", "silence", "--duration", "0.2", "--quiet"]
+        main,
+        ["simulate", "--url", "http://127.0.0.1:9", "--scenario", "silence", "--duration", "0.2", "--quiet"],
     )
     assert result.exit_code == 1
     assert "1 failed" in result.output
