@@ -27,6 +27,8 @@ class SessionConfig:
     history_token_budget: int = 3000
     budgets: Budgets = field(default_factory=Budgets)
     tts_first_byte_timeout_s: float = 2.0
+    speculative_stt: bool = True
+    """Transcribe at a pause, before the end of turn is certain; used only if the caller stays silent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,17 +34,18 @@ from dialogue.machine import CallMachine, CallState
 from dialogue.speaker import Speaker
 from dialogue.tasks import CallTasks
 from dialogue.tools import Outcome
-from dialogue.turn import TurnResult, TurnRunner
+from dialogue.turn import TurnResult, TurnRunner, speculative_transcript
 from media.errors import ProviderError
 from media.playback import PlaybackTracker
 from media.playout import Playout
 from media.privacy import mask_phone
-from media.speech import Utterance
+from media.speech import Transcript, Utterance
 from media.transport import CallControl, CallTransport, StreamStart
 from media.turns import (
     BargeIn,
     SpeechDiscarded,
     SpeechEnded,
+    SpeechPaused,
     SpeechStarted,
     TurnDetector,
     TurnEvent,
@@ -124,6 +125,8 @@ class CallSession(FixedLines):
         self._next_utterance: Utterance | None = None
         self._held_pcm = b""
         self._last_utterance_pcm = b""
+        self._prefetch: tuple[bytes, asyncio.Task[Transcript | None]] | None = None
+        """A transcription started at a pause, with the exact audio it transcribes."""
         self._turn = 0
         self._speech_turn = 0
         """Key of the bot speech playing in the playback tracker (0 greeting, N caller turn N, else aux)."""
@@ -303,8 +306,14 @@ class CallSession(FixedLines):
     def start_turn(self) -> None:
         utterance = self._next_utterance
         self._next_utterance = None
+        prefetch, self._prefetch = self._prefetch, None
         if utterance is None:
             return
+        prefetched = None
+        if prefetch is not None and prefetch[0] == utterance.pcm16 and not self._held_pcm:
+            prefetched = prefetch[1]  # the caller stayed silent: the speculative transcript is this turn's
+        elif prefetch is not None:
+            prefetch[1].cancel()
         if self._held_pcm:
             utterance = Utterance(self._held_pcm + utterance.pcm16, utterance.sample_rate)
             self._held_pcm = b""
@@ -315,7 +324,9 @@ class CallSession(FixedLines):
         clock = TurnClock(speech_end=self._speech_end_mono)
         result = TurnResult()
         self._work_result = result
-        self._work = self._spawn(self._run_turn(utterance, self._turn, clock, result), f"turn-{self._turn}")
+        self._work = self._spawn(
+            self._run_turn(utterance, self._turn, clock, result, prefetched), f"turn-{self._turn}"
+        )
 
     def end_call(self) -> None:
         self._ended = True
@@ -361,6 +372,11 @@ class CallSession(FixedLines):
             self.emit(SpeechActivity(call_sid=self.call_sid, speaking=False))
             if state is S.BARGE_IN:
                 await self.machine.fire("false_barge_in")
+        elif isinstance(event, SpeechPaused):
+            if state is S.LISTENING and self._config.speculative_stt:
+                self._drop_prefetch()
+                task = self._spawn(speculative_transcript(self._deps.stt, event.utterance), "prefetch-stt")
+                self._prefetch = (event.utterance.pcm16, task)
         elif isinstance(event, SpeechEnded):
             self.emit(SpeechActivity(call_sid=self.call_sid, speaking=False))
             self._speech_end_mono = time.monotonic() - (event.at_ms - event.speech_end_ms) / 1000
@@ -396,9 +412,16 @@ class CallSession(FixedLines):
         self._work = self._spawn(coro, name)
 
     # ===== the bot's pieces of work =========================================================================
-    async def _run_turn(self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult) -> None:
+    async def _run_turn(
+        self,
+        utterance: Utterance,
+        turn: int,
+        clock: TurnClock,
+        result: TurnResult,
+        prefetched: asyncio.Task[Transcript | None] | None = None,
+    ) -> None:
         try:
-            await self._runner.run(utterance, turn, clock, result)
+            await self._runner.run(utterance, turn, clock, result, prefetched=prefetched)
             for spoken, _text in result.spoken:
                 await self.speaker.played(spoken.mark)
             if result.spoken:
@@ -444,6 +467,11 @@ class CallSession(FixedLines):
         self.detector.play_reference(ulaw)
         if self._recorder is not None:
             self._recorder.bot(ulaw)
+
+    def _drop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch[1].cancel()
+            self._prefetch = None
 
     def _next_aux(self) -> int:
         self._aux += 1

@@ -22,7 +22,7 @@ from dialogue.sentences import SentenceSplitter
 from dialogue.speaker import Speaker, Spoken
 from dialogue.tools import Outcome, ToolRegistry
 from media.errors import ProviderError
-from media.speech import SpeechToText, Utterance
+from media.speech import SpeechToText, Transcript, Utterance
 
 _NOISE = re.compile(r"^[\W_]*$")
 _HALLUCINATIONS = {
@@ -74,6 +74,14 @@ class TurnResult:
     transcript: str = ""
 
 
+async def speculative_transcript(stt: SpeechToText, utterance: Utterance) -> Transcript | None:
+    """STT started before the end of turn is certain: a failure here is not the caller's problem yet."""
+    try:
+        return await stt.transcribe(utterance)
+    except (ProviderError, TimeoutError):
+        return None
+
+
 class TurnRunner:
     def __init__(
         self,
@@ -99,9 +107,20 @@ class TurnRunner:
         self._fallback_llm = fallback_llm
         self._log = structlog.get_logger()
 
-    async def run(self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult) -> None:
-        """Fills ``result`` as it goes, so a cancelled turn still tells the session what was spoken."""
-        text = await self._transcribe(utterance, turn, clock, result)
+    async def run(
+        self,
+        utterance: Utterance,
+        turn: int,
+        clock: TurnClock,
+        result: TurnResult,
+        *,
+        prefetched: asyncio.Task[Transcript | None] | None = None,
+    ) -> None:
+        """Fills ``result`` as it goes, so a cancelled turn still tells the session what was spoken.
+
+        ``prefetched``: a transcription of this very utterance started during the end-of-turn wait.
+        """
+        text = await self._transcribe(utterance, turn, clock, result, prefetched)
         if text is None:
             return
         if is_noise(text):
@@ -115,11 +134,18 @@ class TurnRunner:
         await self._reply(turn, clock, result)
 
     async def _transcribe(
-        self, utterance: Utterance, turn: int, clock: TurnClock, result: TurnResult
+        self,
+        utterance: Utterance,
+        turn: int,
+        clock: TurnClock,
+        result: TurnResult,
+        prefetched: asyncio.Task[Transcript | None] | None,
     ) -> str | None:
         try:
             async with asyncio.timeout(self._budgets.stt_s):
-                transcript = await self._stt.transcribe(utterance)
+                transcript = await prefetched if prefetched is not None else None
+                if transcript is None:  # no prefetch, or it failed: one ordinary attempt
+                    transcript = await self._stt.transcribe(utterance)
         except (ProviderError, TimeoutError) as exc:
             if self._host.provider_failed("stt", exc):
                 result.handover = True

@@ -32,6 +32,7 @@ async def serve_loopback(
         lifespan=lifespan,
         ws="auto" if lifespan == "on" else "none",
         ws_max_size=ws_max_size,
+        ws_per_message_deflate=False,  # as `voicebot serve`: μ-law does not compress
         access_log=False,
         log_config=None,
         log_level=None,

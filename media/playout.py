@@ -9,7 +9,6 @@ at once can only ``clear`` and throw the answer away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,6 +63,7 @@ class Playout:
         self._clock = clock
         self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._t_end = 0.0
         self.bytes_sent = 0
@@ -75,23 +75,28 @@ class Playout:
         for i in range(0, len(ulaw), self._chunk):
             self._queue.append(ulaw[i : i + self._chunk])
         self._queued_audio += len(ulaw)
-        self._wake.set()
+        self._poke()
 
     def enqueue_mark(self, name: str) -> None:
         self._queue.append(_Mark(name))
-        self._wake.set()
+        self._poke()
 
     def enqueue_call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when everything queued before it has been handed to the transport."""
         self._queue.append(_Call(fn))
+        self._poke()
+
+    def _poke(self) -> None:
         self._wake.set()
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     def pause(self) -> None:
         self._paused = True
 
     def resume(self) -> None:
         self._paused = False
-        self._wake.set()
+        self._poke()
 
     def flush(self) -> list[str]:
         """Drop everything queued, then send ``clear``; returns the names of marks that were never sent."""
@@ -101,7 +106,7 @@ class Playout:
         self._queue.append(_CLEAR)
         self._paused = False
         self._t_end = self._clock()
-        self._wake.set()
+        self._poke()
         return dropped
 
     # --- state ------------------------------------------------------------------------------------------
@@ -126,6 +131,20 @@ class Playout:
     def is_playing(self) -> bool:
         return self._t_end > self._clock() or any(isinstance(i, bytes) for i in self._queue)
 
+    async def _sleep(self, seconds: float) -> None:
+        """Until the lead has drained or a control call wakes us: a timer on a future, not ``wait_for``,
+        which would create a task for every 100 ms chunk of every call."""
+        self._wake.clear()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(seconds, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
     # --- the feeding task -------------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
@@ -139,9 +158,7 @@ class Playout:
                 self._t_end = max(self._t_end, now)
                 ahead = self._t_end - now
                 if ahead > self._lead:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), ahead - self._lead)
+                    await self._sleep(ahead - self._lead)
                     continue
                 self._queue.popleft()
                 self._queued_audio -= len(head)
@@ -158,3 +175,8 @@ class Playout:
                     head.fn()
                 else:
                     await self._transport.clear()
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

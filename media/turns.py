@@ -71,6 +71,10 @@ class TurnConfig:
     speech_confirm_ms: int = 100
     """Voiced frames in a row before ``SpeechStarted``: WebRTC VAD calls the first 80 ms of a fresh noise
     floor speech while its noise model settles."""
+    eager_eot_ms: int = 200
+    """Silence after which ``SpeechPaused`` offers the utterance for speculative transcription (0: never).
+    200 ms is past the short pauses inside a sentence (measured 120–240 ms, with VAD hangover), so few
+    requests are wasted, and leaves 300 ms of the end-of-turn wait to hide the STT round-trip in."""
     backchannel_gap_ms: int = 300
     """While the bot speaks: silence that ends an interruption candidate as a backchannel, so the bot
     resumes after a "mhm" within ~300 ms instead of waiting a whole end-of-turn silence."""
@@ -143,7 +147,20 @@ class SpeechEnded:
     speech_end_ms: int
 
 
-TurnEvent = SpeechStarted | BargeIn | SpeechDiscarded | SpeechEnded
+@dataclass(frozen=True)
+class SpeechPaused:
+    """The caller has been silent for ``eager_eot_ms``: probably the end of the turn, not yet certain.
+
+    ``utterance`` is byte for byte what ``SpeechEnded`` will carry if the silence lasts, so a session may
+    start transcribing now and use the result only if it does (speculative STT, hidden in the wait).
+    """
+
+    at_ms: int
+    utterance: Utterance
+    speech_end_ms: int
+
+
+TurnEvent = SpeechStarted | BargeIn | SpeechDiscarded | SpeechPaused | SpeechEnded
 
 
 def _frames(ms: int) -> int:
@@ -165,6 +182,9 @@ class TurnDetector:
         self._preroll = _frames(config.preroll_ms)
         self._eot = _frames(config.end_of_turn_silence_ms)
         self._gap = _frames(config.backchannel_gap_ms)
+        self._eager = (
+            _frames(config.eager_eot_ms) if 0 < config.eager_eot_ms < config.end_of_turn_silence_ms else 0
+        )
         self._min = _frames(config.min_utterance_ms)
         self._max = _frames(config.max_utterance_ms)
         self._barge = _frames(config.barge_in_ms)
@@ -274,17 +294,27 @@ class TurnDetector:
         else:
             self._silence += 1
         backchannel_watch = self._bot_speaking and not self._barged
+        if (
+            self._eager
+            and self._silence == self._eager
+            and not backchannel_watch
+            and self._last_voiced + 1 - self._onset >= self._min
+        ):
+            speech_end = (self._last_voiced + 1) * FRAME_MS
+            events.append(SpeechPaused((idx + 1) * FRAME_MS, self._utterance(), speech_end))
         if self._silence >= (self._gap if backchannel_watch else self._eot):
             self._finish(idx, events, backchannel=backchannel_watch)
         elif idx + 1 - self._onset >= self._max:
             self._finish(idx, events, backchannel=False)
 
+    def _utterance(self) -> Utterance:
+        """The segment up to its last voiced frame, pre-roll included."""
+        pcm = b"".join(self._utt[: len(self._utt) - self._silence])
+        return Utterance(pcm.ljust(1600, b"\0"))  # STT APIs reject < 0.1 s; only reachable with tiny configs
+
     def _finish(self, idx: int, events: list[TurnEvent], *, backchannel: bool) -> None:
         voiced_frames = self._last_voiced + 1 - self._onset
-        pcm = b"".join(self._utt[: len(self._utt) - self._silence])
-        utterance = Utterance(
-            pcm.ljust(1600, b"\0")
-        )  # STT APIs reject < 0.1 s; only reachable with tiny configs
+        utterance = self._utterance()
         at_ms = (idx + 1) * FRAME_MS
         if backchannel or voiced_frames < self._min:
             events.append(SpeechDiscarded(at_ms, voiced_frames * FRAME_MS, utterance))

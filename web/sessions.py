@@ -24,6 +24,7 @@ def session_config(settings: Settings) -> SessionConfig:
         min_utterance_ms=settings.min_utterance_ms,
         max_utterance_ms=settings.max_utterance_ms,
         barge_in_ms=settings.barge_in_ms,
+        eager_eot_ms=settings.eager_eot_ms,
         vad_aggressiveness=settings.vad_aggressiveness,
     )
     return SessionConfig(
@@ -42,6 +43,7 @@ def session_config(settings: Settings) -> SessionConfig:
             llm_total_s=settings.llm_total_timeout_s,
         ),
         tts_first_byte_timeout_s=settings.tts_first_byte_timeout_s,
+        speculative_stt=settings.eager_eot_ms > 0,
     )
 
 

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     min_utterance_ms: int = Field(250, ge=60, le=5000)
     max_utterance_ms: int = Field(30000, ge=1000, le=120000)
     barge_in_ms: int = Field(800, ge=60, le=3000)
+    eager_eot_ms: int = Field(200, ge=0, le=5000)
+    """Silence after which transcription starts speculatively (0: wait for the end of turn)."""
     playout_lead_ms: int = Field(200, ge=40, le=600000)
     """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 

@@ -8,7 +8,7 @@ import pytest
 
 from dialogue.machine import CallState
 from simulator.call import place_call
-from tests.support.audio import german_speech_ulaw
+from tests.support.audio import german_speech_ulaw, silence_ulaw
 from tests.support.bot import PUBLIC_URL, running_bot
 
 pytestmark = pytest.mark.timeout(60)
@@ -289,3 +289,39 @@ async def test_dtmf_actions(tmp_path: Path, digit: str, reason: str) -> None:
         assert ("<Hangup" in updates) is (digit == "9")
         dtmf = [e for e in bot.events.of("protocol", session.call_sid) if e.name == "dtmf"]
         assert [e.detail for e in dtmf] == [digit]
+
+
+async def test_transcription_is_hidden_in_the_end_of_turn_wait(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
+        bot.behaviour.pace("stt", ttfb_ms=250)
+        await call.wait_for_audio()
+        await call.play_out()
+        session = bot.sessions[0]
+        await _listening(call, session)
+        utt = await call.send_utterance(QUESTION, realtime=True)
+        await call.send_silence(700, realtime=True)
+        await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=5)
+        await call.wait_for(lambda: bool(bot.events.of("latency", session.call_sid)), timeout_s=5)
+        latency = bot.events.of("latency", session.call_sid)[0]
+        # Speculative STT started 200 ms into the silence: its 250 ms are over before the 500 ms end of turn.
+        assert latency.transcript_ms is not None
+        assert latency.transcript_ms < 560
+        assert len(bot.behaviour.requests_to("stt")) == 1
+
+
+async def test_a_pause_inside_the_turn_does_not_cut_the_caller_off(tmp_path: Path) -> None:
+    first = german_speech_ulaw("Ich hätte gern einen Termin")
+    second = german_speech_ulaw("am Dienstag um neun Uhr.")
+    async with running_bot(tmp_path) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
+        await call.wait_for_audio()
+        await call.play_out()
+        session = bot.sessions[0]
+        await _listening(call, session)
+        await call.send_audio(first + silence_ulaw(350) + second, realtime=True)
+        await call.send_silence(800, realtime=True)
+        await call.wait_for(lambda: bool(bot.events.of("latency", session.call_sid)), timeout_s=5)
+        stt = bot.behaviour.requests_to("stt")
+        assert len(stt) == 2  # one speculative request for the first half, one for the whole turn
+        assert stt[1].body["file_bytes"] > stt[0].body["file_bytes"] + 2 * len(second) // 2
+        assert len(bot.events.of("transcript", session.call_sid)) == 3  # greeting, caller, bot
+        assert len(bot.behaviour.requests_to("chat")) == 1

@@ -15,6 +15,7 @@ from media.turns import (
     BargeIn,
     SpeechDiscarded,
     SpeechEnded,
+    SpeechPaused,
     SpeechStarted,
     TurnConfig,
     TurnDetector,
@@ -33,7 +34,8 @@ from tests.support.audio import (
     silence_ulaw,
 )
 
-CFG = TurnConfig()
+CFG = TurnConfig(eager_eot_ms=0)
+"""The decision tests below look at final decisions; speculative pauses have tests of their own."""
 SENTENCE = "Guten Tag, ich möchte meine Rechnung prüfen. Sie ist viel zu hoch, und ich verstehe nicht warum."
 BOT_TEXT = (
     "Ihre Rechnung über neunundvierzig Euro wurde am dritten März verschickt. "
@@ -252,3 +254,35 @@ def test_config_from_environment() -> None:
 def test_bad_config_is_a_config_error(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         TurnConfig.from_env(env)
+
+
+def test_pause_offers_exactly_the_utterance_the_end_of_turn_will_carry() -> None:
+    inbound = german_speech_ulaw("Ich möchte bitte meinen Zählerstand durchgeben.") + silence_ulaw(900)
+    events = listen(inbound, TurnConfig())
+    paused = of(SpeechPaused, events)
+    ended = of(SpeechEnded, events)
+    assert len(paused) == 1
+    assert len(ended) == 1
+    assert isinstance(paused[0], SpeechPaused)
+    assert isinstance(ended[0], SpeechEnded)
+    assert paused[0].utterance.pcm16 == ended[0].utterance.pcm16
+    assert paused[0].speech_end_ms == ended[0].speech_end_ms
+    assert paused[0].at_ms == paused[0].speech_end_ms + 200
+    assert ended[0].at_ms - paused[0].at_ms == 300  # 300 ms of the wait hide the STT round-trip
+
+
+def test_a_pause_inside_a_turn_is_offered_but_the_turn_goes_on() -> None:
+    first = german_speech_ulaw("Ich hätte gern einen Termin")
+    second = german_speech_ulaw("am Dienstag um neun Uhr.")
+    events = listen(first + silence_ulaw(350) + second + silence_ulaw(900), TurnConfig())
+    paused = [e for e in events if isinstance(e, SpeechPaused)]
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(paused) == 2
+    assert len(ended) == 1
+    assert paused[0].utterance.pcm16 != ended[0].utterance.pcm16  # the speculative text must not be used
+    assert paused[-1].utterance.pcm16 == ended[0].utterance.pcm16
+
+
+def test_eager_pauses_can_be_switched_off() -> None:
+    inbound = german_speech_ulaw("Wann haben Sie geöffnet?") + silence_ulaw(900)
+    assert of(SpeechPaused, listen(inbound, TurnConfig(eager_eot_ms=0))) == []
