@@ -66,7 +66,7 @@ def main() -> None:
         rows.append(("baseline: audioop.ulaw2lin", _per_frame_us(lambda f: audioop.ulaw2lin(f, 2), frames)))
     except ImportError:
         pass
-    rows.append(("codec: ulaw_to_pcm16 (numpy table)", _per_frame_us(ulaw_to_pcm16, frames)))
+    rows.append(("codec: ulaw_to_pcm16 (audioop if present)", _per_frame_us(ulaw_to_pcm16, frames)))
     pcm_iter = iter(pcm_frames * 10)
     rows.append(
         (

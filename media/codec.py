@@ -1,14 +1,16 @@
-"""G.711 μ-law ↔ 16-bit PCM by table lookup.
+"""G.711 μ-law ↔ 16-bit PCM without per-sample Python loops.
 
 Twilio sends and expects 8 kHz μ-law; STT, VAD and TTS want linear PCM. Both directions run on every 20 ms
-frame of every call, so they are one numpy fancy-index each instead of a per-sample Python loop. The tables
-reproduce CPython's ``audioop`` (``ulaw2lin``/``lin2ulaw`` with width 2) bit for bit, so audio decoded here
-sounds exactly like audio decoded by any other tool on the path; ``audioop`` itself is gone in Python 3.13
-and only serves as the reference in tests.
+frame of every call. ``audioop`` (stdlib up to 3.12, the ``audioop-lts`` package from 3.13, both C) does a
+160-byte frame about 15 times faster than a numpy fancy-index, whose fixed overhead dominates such small
+arrays; it is used when importable. The numpy tables reproduce it bit for bit and take over where it is
+missing; tests check both paths against ``audioop`` on every input.
 """
 
 from __future__ import annotations
 
+import warnings
+from types import ModuleType
 from typing import Final
 
 import numpy as np
@@ -47,23 +49,52 @@ _DECODE: Final = _build_decode_table()
 _ENCODE: Final = _build_encode_table()
 
 
+def _load_audioop() -> ModuleType | None:
+    try:
+        with warnings.catch_warnings():  # deprecated on 3.11/3.12 only because 3.13 moved it to PyPI
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioop
+    except ImportError:
+        return None
+    return audioop
+
+
+_AUDIOOP: Final = _load_audioop()
+
+
+def table_decode(ulaw: bytes) -> npt.NDArray[np.int16]:
+    decoded: npt.NDArray[np.int16] = _DECODE[np.frombuffer(ulaw, dtype=np.uint8)]
+    return decoded
+
+
+def table_encode(pcm: bytes) -> bytes:
+    encoded: npt.NDArray[np.uint8] = _ENCODE[np.frombuffer(pcm, dtype="<u2")]
+    return encoded.tobytes()
+
+
 def ulaw_to_pcm16(ulaw: bytes) -> bytes:
     """Decode μ-law to little-endian int16 PCM (twice as many bytes)."""
-    return ulaw_to_array(ulaw).tobytes()
+    if _AUDIOOP is not None:
+        decoded: bytes = _AUDIOOP.ulaw2lin(ulaw, 2)
+        return decoded
+    return table_decode(ulaw).tobytes()
 
 
 def ulaw_to_array(ulaw: bytes) -> npt.NDArray[np.int16]:
     """Decode to an array for callers that compute on the samples, saving a bytes round trip."""
-    decoded: npt.NDArray[np.int16] = _DECODE[np.frombuffer(ulaw, dtype=np.uint8)]
-    return decoded
+    if _AUDIOOP is not None:
+        return np.frombuffer(_AUDIOOP.ulaw2lin(ulaw, 2), dtype=np.int16)
+    return table_decode(ulaw)
 
 
 def pcm16_to_ulaw(pcm: bytes) -> bytes:
     """Encode little-endian int16 PCM to μ-law; a trailing odd byte is a caller bug and raises."""
     if len(pcm) % 2:
         raise ValueError(f"PCM16 must have an even number of bytes, got {len(pcm)}")
-    encoded: npt.NDArray[np.uint8] = _ENCODE[np.frombuffer(pcm, dtype="<u2")]
-    return encoded.tobytes()
+    if _AUDIOOP is not None:
+        encoded: bytes = _AUDIOOP.lin2ulaw(pcm, 2)
+        return encoded
+    return table_encode(pcm)
 
 
 def array_to_ulaw(samples: npt.NDArray[np.int16]) -> bytes:
