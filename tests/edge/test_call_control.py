@@ -71,9 +71,11 @@ async def test_unreachable_twilio_is_retryable() -> None:
 
 
 async def test_session_hangs_up_and_transfers_a_live_call_through_rest() -> None:
-    async with TwilioRestFake(ACCOUNT_SID, AUTH_TOKEN) as fake, running_bot(
-        twilio_account_sid=ACCOUNT_SID, twilio_api_base_url=fake.base_url
-    ) as bot, place_call(bot.base_url, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN) as sim:
+    async with (
+        TwilioRestFake(ACCOUNT_SID, AUTH_TOKEN) as fake,
+        running_bot(twilio_account_sid=ACCOUNT_SID, twilio_api_base_url=fake.base_url) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN) as sim,
+    ):
         await sim.send_dtmf("0")
         handler = await bot.factory.for_call(sim.call_sid)
         await sim.wait_for(lambda: handler.transfer_result is not None)

@@ -62,7 +62,9 @@ async def test_bad_upgrade_signature_is_403_before_accept(
 
 async def test_token_mismatch_ends_the_stream_without_a_session(bot: Bot) -> None:
     sim = TwilioSimulator(
-        bot.ws_url, auth_token=AUTH_TOKEN, signed_url=PUBLIC_URL.replace("https", "wss") + "/media",
+        bot.ws_url,
+        auth_token=AUTH_TOKEN,
+        signed_url=PUBLIC_URL.replace("https", "wss") + "/media",
         custom_parameters={"token": "forged"},
     )
     with structlog.testing.capture_logs() as logs:
@@ -78,8 +80,11 @@ async def test_token_mismatch_ends_the_stream_without_a_session(bot: Bot) -> Non
 async def test_token_is_one_time(bot: Bot) -> None:
     async with place_call(bot.base_url, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN) as first:
         replay = TwilioSimulator(
-            bot.ws_url, call_sid=first.call_sid, custom_parameters=first.custom_parameters,
-            auth_token=AUTH_TOKEN, signed_url="wss://bot.example.com/media",
+            bot.ws_url,
+            call_sid=first.call_sid,
+            custom_parameters=first.custom_parameters,
+            auth_token=AUTH_TOKEN,
+            signed_url="wss://bot.example.com/media",
         )
         async with replay:
             await replay.start()
