@@ -188,7 +188,9 @@ async def test_bargein_measures_reaction_and_clear_flushes_pending_marks(peer: s
     assert result.error is None, result
     assert result.missing == [], result
     [reaction] = result.barge_in_reactions
-    assert scripted.BARGE_S <= reaction <= scripted.BARGE_S + 0.1
+    # The frame timer may fire a little early; the arithmetic (onset = one frame before the first voiced
+    # frame is sent) must still land within a frame of the peer's threshold.
+    assert scripted.BARGE_S - 0.01 <= reaction <= scripted.BARGE_S + 0.1
     assert result.clears == 1
     assert len(result.response_latencies) == 2  # the question, then the interruption
     assert len(result.underruns) == 1  # only the reply listened to the end has its scripted gap
