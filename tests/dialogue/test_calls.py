@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from dialogue.machine import CallState
+from dialogue.session import CallSession
 from simulator.call import place_call
+from simulator.record import Utterance
+from simulator.twilio import TwilioSimulator
 from tests.support.audio import german_speech_ulaw, silence_ulaw
 from tests.support.bot import PUBLIC_URL, running_bot
 
@@ -54,13 +57,26 @@ LONG_REPLY = (
 )
 
 
-async def _listening(call: object, session: object) -> None:
-    from dialogue.session import CallSession
-    from simulator.twilio import TwilioSimulator
-
-    assert isinstance(call, TwilioSimulator)
-    assert isinstance(session, CallSession)
+async def _listening(call: TwilioSimulator, session: CallSession) -> None:
     await call.wait_for(lambda: session.state is CallState.LISTENING, timeout_s=15)
+
+
+async def _ask_until_speaking(call: TwilioSimulator, session: CallSession) -> Utterance:
+    """The caller asks a question; returns once the bot is answering it."""
+    utt = await call.send_utterance(QUESTION)
+    await call.send_silence(700)
+    await call.wait_for(lambda: session.state is CallState.SPEAKING, timeout_s=10)
+    return utt
+
+
+async def _play_until_hangup(call: TwilioSimulator, session: CallSession) -> None:
+    """Plays the bot's audio out (so its marks come back) until the call is over."""
+    for _ in range(50):
+        await call.play_out()
+        if session.state is CallState.HANGUP:
+            break
+        await call.send_silence(100, realtime=True)
+    assert session.state is CallState.HANGUP
 
 
 async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) -> None:
@@ -75,9 +91,7 @@ async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) ->
         session = bot.sessions[0]
         await _listening(call, session)
         bot.behaviour.replies.append(FakeReply(LONG_REPLY))
-        utt = await call.send_utterance(QUESTION)
-        await call.send_silence(700)
-        await call.wait_for(lambda: session.state is CallState.SPEAKING, timeout_s=10)
+        utt = await _ask_until_speaking(call, session)
         await call.send_silence(1500, realtime=True)  # let about 1.5 s of the reply play
         barge = await call.send_utterance(INTERRUPTION, realtime=True)
         await call.wait_for(lambda: barge.clear_at is not None, timeout_s=10)
@@ -134,9 +148,7 @@ async def test_backchannel_does_not_interrupt(tmp_path: Path) -> None:
         session = bot.sessions[0]
         await _listening(call, session)
         bot.behaviour.replies.append(FakeReply(LONG_REPLY))
-        await call.send_utterance(QUESTION)
-        await call.send_silence(700)
-        await call.wait_for(lambda: session.state is CallState.SPEAKING, timeout_s=10)
+        await _ask_until_speaking(call, session)
         await call.send_silence(800, realtime=True)
         await call.send_utterance(german_speech_ulaw("mhm"), realtime=True)
         await call.send_silence(600, realtime=True)
@@ -183,12 +195,7 @@ async def test_end_call_tool_says_goodbye_and_hangs_up(tmp_path: Path) -> None:
         bot.behaviour.replies.append(FakeReply("Sehr gern.", (FakeToolCall("end_call", {}),)))
         await call.send_utterance(QUESTION)
         await call.send_silence(700)
-        for _ in range(50):
-            await call.play_out()
-            if session.state is CallState.HANGUP:
-                break
-            await call.send_silence(100, realtime=True)
-        assert session.state is CallState.HANGUP
+        await _play_until_hangup(call, session)
         assert bot.events.of("call_ended", session.call_sid)[0].reason == "bot_ended"
         assert any(name.startswith("bye") for _at, name in call.record.marks)
     assert session.active_tasks() == 0
@@ -216,12 +223,7 @@ async def test_transfer_tool_hands_over_through_twilio_rest(tmp_path: Path) -> N
         bot.behaviour.replies.append(FakeReply("", (FakeToolCall("transfer_to_human", {"reason": "x"}),)))
         await call.send_utterance(QUESTION)
         await call.send_silence(700)
-        for _ in range(50):
-            await call.play_out()
-            if session.state is CallState.HANGUP:
-                break
-            await call.send_silence(100, realtime=True)
-        assert session.state is CallState.HANGUP
+        await _play_until_hangup(call, session)
         updates = rest.updates_for(session.call_sid)
         assert len(updates) == 1
         assert "<Dial>+4930999999</Dial>" in str(updates[0])
@@ -277,12 +279,7 @@ async def test_dtmf_actions(tmp_path: Path, digit: str, reason: str) -> None:
         await call.wait_for_audio()
         session = bot.sessions[0]
         await call.send_dtmf(digit)  # during the greeting: the greeting is cut, the action runs
-        for _ in range(50):
-            await call.play_out()
-            if session.state is CallState.HANGUP:
-                break
-            await call.send_silence(100, realtime=True)
-        assert session.state is CallState.HANGUP
+        await _play_until_hangup(call, session)
         assert bot.events.of("call_ended", session.call_sid)[0].reason == reason
         updates = str(rest.updates_for(session.call_sid))
         assert ("<Dial>+4930888888</Dial>" in updates) is (digit == "0")
