@@ -82,7 +82,6 @@ class CallSession(FixedLines):
     ) -> None:
         self.call_sid = start.call_sid
         self.stream_sid = start.stream_sid
-        self._start = start
         self._transport = transport
         self._control = control
         self._deps = deps
@@ -139,7 +138,6 @@ class CallSession(FixedLines):
         self._shutdown: asyncio.Task[None] | None = None
         self._hangup: asyncio.Task[bool] | None = None
         self._started = time.monotonic()
-        self._wall_offset = time.monotonic()
         self._speech_end_mono = 0.0
 
     # ===== StreamHandler ====================================================================================
@@ -175,12 +173,8 @@ class CallSession(FixedLines):
     async def on_mark(self, name: str) -> None:
         result = self.tracker.on_echo(name)
         self.speaker.on_echo(name)
-        heard = getattr(result, "heard", True)
-        self.emit(
-            ProtocolEvent(
-                call_sid=self.call_sid, name="mark", detail=f"{name} {'heard' if heard else 'flushed'}"
-            )
-        )
+        verdict = "heard" if result.heard else "flushed"
+        self.emit(ProtocolEvent(call_sid=self.call_sid, name="mark", detail=f"{name} {verdict}"))
 
     async def on_stop(self, reason: str) -> None:
         await self.hangup(reason)
@@ -285,11 +279,7 @@ class CallSession(FixedLines):
             self.advance_soon(follow)
 
     def interrupt_turn(self) -> None:
-        dropped = self.playout.flush()
-        self.speaker.release(dropped)
-        self.tracker.on_clear()
-        if self._recorder is not None:
-            self._recorder.clear()
+        self._clear_output()
         self.emit(
             ProtocolEvent(
                 call_sid=self.call_sid, name="clear", detail=f"barge-in in {self._interrupted_from}"
@@ -342,6 +332,14 @@ class CallSession(FixedLines):
 
     def _task_failed(self, name: str, exc: BaseException) -> None:
         self.emit(CallError(call_sid=self.call_sid, stage="session", detail=f"{name}: {exc!r}"))
+
+    def _clear_output(self) -> None:
+        """Silence the bot now: drop queued audio, clear the far end's buffer, and account for what was lost
+        (unsent marks released, pending ones flushed, unplayed audio out of the recording)."""
+        self.speaker.release(self.playout.flush())
+        self.tracker.on_clear()
+        if self._recorder is not None:
+            self._recorder.clear()
 
     def _cancel_work(self) -> None:
         if self._work is not None and self._work is not asyncio.current_task():
@@ -404,9 +402,8 @@ class CallSession(FixedLines):
                 self._replace_work(self._say_alone(last, "repeat"), "repeat")
 
     def _replace_work(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        if self.machine.state in (S.SPEAKING, S.GREETING):
-            self.speaker.release(self.playout.flush())
-            self.tracker.on_clear()
+        if self.playout.is_playing():
+            self._clear_output()
         self._cancel_work()
         self._work_result = None
         self._work = self._spawn(coro, name)
