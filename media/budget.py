@@ -88,11 +88,14 @@ def _remaining(deadline: float) -> float:
     return deadline - asyncio.get_running_loop().time()
 
 
-def _may_retry(err: ProviderError, attempt: int, max_attempts: int, deadline: float) -> bool:
-    return err.retryable and attempt < max_attempts and _remaining(deadline) > MIN_ATTEMPT_S + BACKOFF_S
-
-
-async def _backoff(attempt: int) -> None:
+async def _retry_or_raise(
+    exc: Exception, stage: str, attempt: int, max_attempts: int, deadline: float
+) -> None:
+    """Backs off and returns when another attempt fits the budget, else raises the classified error."""
+    err = classify(exc, stage)
+    if not (err.retryable and attempt < max_attempts and _remaining(deadline) > MIN_ATTEMPT_S + BACKOFF_S):
+        raise err from exc
+    log.info("provider_retry", stage=stage, attempt=attempt, reason=err.detail)
     await asyncio.sleep(BACKOFF_S * attempt * (1 + random.random() / 2))
 
 
@@ -117,12 +120,8 @@ async def call_with_budget(
                 return await attempt(_remaining(deadline))
         except TimeoutError:
             raise ProviderError(stage, f"no answer within {budget_s:.1f} s", retryable=True) from None
-        except Exception as exc:
-            err = classify(exc, stage)
-            if not _may_retry(err, n, max_attempts, deadline):
-                raise err from exc
-            log.info("provider_retry", stage=stage, attempt=n, reason=err.detail)
-            await _backoff(n)
+        except Exception as exc:  # noqa: BLE001 - classified, then retried or re-raised as ProviderError
+            await _retry_or_raise(exc, stage, n, max_attempts, deadline)
 
 
 async def stream_with_budget(
@@ -155,12 +154,8 @@ async def stream_with_budget(
                 return
             except TimeoutError:
                 raise ProviderError(stage, f"nothing within {first_item_s:.1f} s", retryable=True) from None
-            except Exception as exc:
-                err = classify(exc, stage)
-                if not _may_retry(err, n, max_attempts, first_deadline):
-                    raise err from exc
-                log.info("provider_retry", stage=stage, attempt=n, reason=err.detail)
-                await _backoff(n)
+            except Exception as exc:  # noqa: BLE001 - classified, then retried or re-raised
+                await _retry_or_raise(exc, stage, n, max_attempts, first_deadline)
                 continue
             yield first
             while True:
