@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from simulator.call import place_call
 from simulator.record import Utterance
 from simulator.twilio import TwilioSimulator
 from tests.support.audio import german_speech_ulaw, silence_ulaw
-from tests.support.bot import PUBLIC_URL, running_bot
+from tests.support.bot import PUBLIC_URL, Bot, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -79,7 +81,11 @@ async def _play_until_hangup(call: TwilioSimulator, session: CallSession) -> Non
     assert session.state is CallState.HANGUP
 
 
-async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) -> None:
+@asynccontextmanager
+async def _answering_long_reply(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[Bot, TwilioSimulator, CallSession, Utterance]]:
+    """A real-time bot (200 ms playout lead, eSpeak audio) that is speaking a long reply to a question."""
     from fakes.behaviour import FakeReply
 
     async with (
@@ -92,6 +98,11 @@ async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) ->
         await _listening(call, session)
         bot.behaviour.replies.append(FakeReply(LONG_REPLY))
         utt = await _ask_until_speaking(call, session)
+        yield bot, call, session, utt
+
+
+async def test_barge_in_while_speaking_keeps_only_heard_words(tmp_path: Path) -> None:
+    async with _answering_long_reply(tmp_path) as (bot, call, session, utt):
         await call.send_silence(1500, realtime=True)  # let about 1.5 s of the reply play
         barge = await call.send_utterance(INTERRUPTION, realtime=True)
         await call.wait_for(lambda: barge.clear_at is not None, timeout_s=10)
@@ -137,18 +148,7 @@ async def test_barge_in_during_greeting(tmp_path: Path) -> None:
 
 
 async def test_backchannel_does_not_interrupt(tmp_path: Path) -> None:
-    from fakes.behaviour import FakeReply
-
-    async with (
-        running_bot(tmp_path, speech=True, playout_lead_ms=200) as bot,
-        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
-    ):
-        await call.wait_for_audio()
-        await call.play_out()
-        session = bot.sessions[0]
-        await _listening(call, session)
-        bot.behaviour.replies.append(FakeReply(LONG_REPLY))
-        await _ask_until_speaking(call, session)
+    async with _answering_long_reply(tmp_path) as (bot, call, session, _utt):
         await call.send_silence(800, realtime=True)
         await call.send_utterance(german_speech_ulaw("mhm"), realtime=True)
         await call.send_silence(600, realtime=True)
