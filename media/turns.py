@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,20 +92,6 @@ class TurnConfig:
             raise ConfigError("min_utterance_ms below 100 would send STT audio it rejects (< 0.1 s)")
         if self.max_utterance_ms <= self.min_utterance_ms or self.speech_confirm_ms < FRAME_MS:
             raise ConfigError("need speech_confirm_ms >= 20 and max_utterance_ms > min_utterance_ms")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], prefix: str = "VOICEBOT_TURN_") -> TurnConfig:
-        """Overrides such as ``VOICEBOT_TURN_BARGE_IN_MS=600``; the composition root passes ``os.environ``."""
-        values: dict[str, int | float] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(prefix + f.name.upper())
-            if raw is None or f.name == "echo":
-                continue
-            try:
-                values[f.name] = float(raw) if f.name == "energy_floor_db" else int(raw)
-            except ValueError:
-                raise ConfigError(f"{prefix}{f.name.upper()} must be a number, got {raw!r}") from None
-        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

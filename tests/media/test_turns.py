@@ -234,26 +234,25 @@ def test_clearing_playback_forgets_unplayed_reference() -> None:
 # --- configuration ---
 
 
-def test_config_from_environment() -> None:
-    env = {"VOICEBOT_TURN_BARGE_IN_MS": "600", "VOICEBOT_TURN_ENERGY_FLOOR_DB": "-60.5", "OTHER": "x"}
-    config = TurnConfig.from_env(env)
+def test_config_overrides_take_effect() -> None:
+    config = TurnConfig(barge_in_ms=600, energy_floor_db=-60.5)
     assert config.barge_in_ms == 600
     assert config.energy_floor_db == -60.5
     assert config.end_of_turn_silence_ms == CFG.end_of_turn_silence_ms
 
 
 @pytest.mark.parametrize(
-    "env",
+    "bad",
     [
-        {"VOICEBOT_TURN_BARGE_IN_MS": "soon"},
-        {"VOICEBOT_TURN_MIN_UTTERANCE_MS": "50"},
-        {"VOICEBOT_TURN_VAD_AGGRESSIVENESS": "7"},
-        {"VOICEBOT_TURN_PREROLL_MS": "-1"},
+        {"min_utterance_ms": 50},
+        {"vad_aggressiveness": 7},
+        {"preroll_ms": -1},
+        {"max_utterance_ms": 100},
     ],
 )
-def test_bad_config_is_a_config_error(env: dict[str, str]) -> None:
+def test_bad_config_is_a_config_error(bad: dict[str, int]) -> None:
     with pytest.raises(ConfigError):
-        TurnConfig.from_env(env)
+        TurnConfig(**bad)  # type: ignore[arg-type]
 
 
 def test_pause_offers_exactly_the_utterance_the_end_of_turn_will_carry() -> None:
