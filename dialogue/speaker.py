@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
+from media.budget import stream_with_budget
 from media.errors import ProviderError
 from media.playback import PlaybackTracker
 from media.playout import Playout
 from media.speech import TextToSpeech
+
+STREAM_GUARD_S = 60.0
+"""Gaps and whole sentences are bounded by the engines' own budgets; this only stops a stream that hangs."""
 
 PRIMARY_BACKOFF_S = 20.0
 """After a failure of the primary TTS, the rest of the call's sentences skip it for this long."""
@@ -94,7 +99,15 @@ class Speaker:
                 continue
             total = 0
             try:
-                async for chunk in _with_first_byte_budget(engine.synthesize(text), self._first_byte_timeout):
+                stream = stream_with_budget(
+                    partial(engine.synthesize, text),
+                    stage="tts",
+                    first_item_s=self._first_byte_timeout,
+                    idle_s=STREAM_GUARD_S,
+                    total_s=STREAM_GUARD_S,
+                    max_attempts=1,
+                )
+                async for chunk in stream:
                     if not chunk:
                         continue
                     if total == 0:
@@ -143,28 +156,3 @@ class Speaker:
             if not waiter.done():
                 waiter.cancel()
         self._waiters.clear()
-
-
-async def _with_first_byte_budget(stream: AsyncIterator[bytes], timeout_s: float) -> AsyncIterator[bytes]:
-    """The SDK's own timeouts cover a whole request; a caller waiting in silence needs the first byte fast."""
-    iterator = aiter(stream)
-    try:
-        async with asyncio.timeout(timeout_s):
-            first = await anext(iterator)
-    except StopAsyncIteration:
-        return
-    except TimeoutError:
-        await _close(iterator)
-        raise ProviderError("tts", f"no audio within {timeout_s:.1f} s", retryable=True) from None
-    yield first
-    async for chunk in iterator:
-        yield chunk
-
-
-async def _close(iterator: AsyncIterator[bytes]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        try:
-            await close()
-        except Exception:  # noqa: BLE001 - closing a failed stream must not mask the timeout
-            return
