@@ -12,6 +12,11 @@ Run from the repository root: ``python -m bench.run`` (``--help`` for options; `
 4. prints one table; then places short calls one after another and compares RSS after the first 100 with
    RSS at the end.
 
+On a machine with two or more CPUs the server is pinned to CPU 0 and the fakes and simulators to the others
+(``--no-pin`` turns this off): the figures then measure the bot on one core, as a deployment would see it, not
+the bot fighting its own load generator for the same cores. The server's event loop is one thread; the table
+says which placement was used.
+
 Overhead is response latency − (end-of-turn silence + STT + LLM first token + TTS first byte): what the bot's
 own code, the network and the simulator add. CPU % per call is the server's CPU time over the steady part
 of the level (after the ramp-up, before the hang-ups) divided by the calls; RSS per call is the peak RSS in
@@ -127,16 +132,50 @@ class Sampler:
             thread.join()
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Which CPUs the server and the load (fakes, simulators) may run on; empty sets mean anywhere."""
+
+    server: frozenset[int] = frozenset()
+    load: frozenset[int] = frozenset()
+
+    @classmethod
+    def split(cls) -> Placement:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls()
+        return cls(frozenset(cpus[:1]), frozenset(cpus[1:]))
+
+    def describe(self) -> str:
+        if not self.server:
+            return "server and load share all CPUs"
+        return f"server on CPU {_cpus(self.server)}, fakes and simulators on CPU {_cpus(self.load)}"
+
+    def pin_server(self, pid: int) -> None:
+        if self.server:
+            os.sched_setaffinity(pid, self.server)
+
+    def pin_load(self, pid: int) -> None:
+        if self.load:
+            os.sched_setaffinity(pid, self.load)
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
+
+
 @dataclass
 class Services:
     base_url: str
     server: subprocess.Popen[bytes]
     fakes: subprocess.Popen[bytes]
     data_dir: Path
+    placement: Placement = field(default_factory=Placement)
 
 
 @contextlib.contextmanager
-def services(max_calls: int, log_dir: Path) -> Iterator[Services]:
+def services(max_calls: int, log_dir: Path, placement: Placement | None = None) -> Iterator[Services]:
+    placement = placement or Placement()
     fakes_port, bot_port = _free_port(), _free_port()
     data_dir = log_dir / "data"
     fakes_cmd = _voicebot(
@@ -170,17 +209,19 @@ def services(max_calls: int, log_dir: Path) -> Iterator[Services]:
     }
     with (log_dir / "fakes.log").open("wb") as flog, (log_dir / "server.log").open("wb") as slog:
         fakes = subprocess.Popen(fakes_cmd, stdout=flog, stderr=subprocess.STDOUT, env=env)
+        placement.pin_load(fakes.pid)
         server = subprocess.Popen(
             _voicebot("--env-file", str(log_dir / "no.env"), "serve", "--port", str(bot_port)),
             stdout=slog,
             stderr=subprocess.STDOUT,
             env=env,
         )
+        placement.pin_server(server.pid)  # before it starts threads: they inherit the mask
         try:
             base = f"http://127.0.0.1:{bot_port}"
             _wait_ready(f"{fakes_url}/health", fakes)
             _wait_ready(f"{base}/ready", server)
-            yield Services(base, server, fakes, data_dir)
+            yield Services(base, server, fakes, data_dir, placement)
         finally:
             for proc in (server, fakes):
                 proc.terminate()
@@ -205,13 +246,16 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) 
 
 
 def simulate(
-    base_url: str, out: Path, *, calls: int, extra: Sequence[str], quiet: bool = True
+    svc: Services, out: Path, *, calls: int, extra: Sequence[str], quiet: bool = True
 ) -> subprocess.Popen[bytes]:
+    base_url = svc.base_url
     args = ["simulate", "--url", base_url, "--calls", str(calls), "--json", str(out)]
     args += ["--overhead-base-ms", str(overhead_base_ms())]
     if quiet:
         args.append("--quiet")
-    return subprocess.Popen(_voicebot(*args, *extra), stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(_voicebot(*args, *extra), stdout=subprocess.DEVNULL)
+    svc.placement.pin_load(proc.pid)
+    return proc
 
 
 def overhead_base_ms() -> int:
@@ -255,9 +299,7 @@ def run_level(
     sampler = Sampler(svc.server.pid, svc.fakes.pid)
     with sampler.running():
         t0 = time.monotonic()
-        sims = [
-            simulate(svc.base_url, out, calls=k, extra=extra) for k, out in zip(shares, outs, strict=True)
-        ]
+        sims = [simulate(svc, out, calls=k, extra=extra) for k, out in zip(shares, outs, strict=True)]
         sampler.sims = [p.pid for p in sims]
         codes = [p.wait(timeout=ramp_s + seconds + 120) for p in sims]
     calls, summaries = _load_calls(outs)
@@ -337,7 +379,7 @@ def leak_run(svc: Services, total: int, work: Path, *, call_s: float) -> dict[st
         if n <= 0:
             continue
         out = work / f"leak{i}.json"
-        code = simulate(svc.base_url, out, calls=1, extra=[*extra, "--total-calls", str(n)]).wait()
+        code = simulate(svc, out, calls=1, extra=[*extra, "--total-calls", str(n)]).wait()
         time.sleep(1.0)  # let the last call's clean-up finish
         calls, _ = _load_calls([out])
         rss.append((sum(1 for _ in calls), rss_mib(svc.server.pid), code))
@@ -374,10 +416,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--leak-call-s", type=float, default=0.5, help="Length of each leak-run call.")
     parser.add_argument("--warmup-s", type=float, default=25.0, help="Length of the warm-up call.")
     parser.add_argument("--sim-procs", type=int, default=0, help="Simulator processes (0: 1, or 2 ≥ 100).")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Server on CPU 0, fakes and simulators on the rest (default when there are ≥ 2 CPUs).",
+    )
     parser.add_argument("--json", type=Path, default=None, help="Write every figure here too.")
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    placement = Placement.split() if args.pin else Placement()
     print(f"machine: {machine()}", flush=True)
+    print(f"placement: {placement.describe()}", flush=True)
     print(
         f"providers (fakes): STT {STT_MS} ms, LLM first token {LLM_MS} ms, TTS first byte {TTS_MS} ms; "
         f"overhead = latency − {overhead_base_ms()} ms",
@@ -386,9 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Level] = []
     with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
         work = Path(tmp)
-        with services(max(levels, default=1), work) as svc:
+        with services(max(levels, default=1), work, placement) as svc:
             warm = simulate(
-                svc.base_url,
+                svc,
                 work / "warmup.json",
                 calls=1,
                 extra=["--scenario", "bargein", "--turns", "1", "--duration", str(args.warmup_s)],
@@ -432,7 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.json is not None:
                 args.json.write_text(
                     json.dumps(
-                        {"machine": machine(), "levels": [lv.figures for lv in results], "leak": leak},
+                        {
+                            "machine": machine(),
+                            "placement": placement.describe(),
+                            "levels": [lv.figures for lv in results],
+                            "leak": leak,
+                        },
                         indent=1,
                     )
                 )

@@ -114,17 +114,26 @@ class EchoGate:
             return False
         self._active_run += 1
         self._since_estimate += 1
-        # Every candidate delay needs its own frames of bot audio before the bounds below are safe.
-        if self._since_estimate >= 10 and self._active_run >= self._max_lag + self.config.min_frames // 2:
+        # Every candidate delay needs its own frames of bot audio before the bounds below are safe. Once a
+        # delay is known, re-estimating twice a second follows a changing path well enough; every 200 ms
+        # made the gate the costliest thing a speaking call did per frame.
+        every = 10 if self.delay_frames is None else 25
+        if self._since_estimate >= every and self._active_run >= self._max_lag + self.config.min_frames // 2:
             self._estimate()
         if self.delay_frames is None:
-            window = np.arange(lo, frame_index + 1) % self._RING
-            predicted = float(self._ref[window].max()) + self.erl_db
+            predicted = self._loudest(lo, frame_index) + self.erl_db
         else:
             at = frame_index - self.delay_frames
-            near = np.arange(at - 1, at + 2) % self._RING
-            predicted = float(self._ref[near].max()) + self.erl_db
+            predicted = self._loudest(at - 1, at + 1) + self.erl_db
         return level_db <= predicted + self.config.margin_db
+
+    def _loudest(self, first: int, last: int) -> float:
+        """Loudest reference level in frames ``first..last`` (inclusive, fewer than a ring apart)."""
+        a, b = first % self._RING, last % self._RING
+        levels: list[float] = (
+            self._ref[a : b + 1].tolist() if a <= b else self._ref[a:].tolist() + self._ref[: b + 1].tolist()
+        )
+        return max(levels)
 
     def _estimate(self) -> None:
         """Find the lag whose reference envelope best explains the last second of inbound levels."""

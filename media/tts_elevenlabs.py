@@ -10,7 +10,7 @@ dropping a sentence is closing a response.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, cast
 
 from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.request_options import RequestOptions
@@ -40,9 +40,7 @@ class ElevenLabsTextToSpeech:
         first_byte_timeout_s: float = 2.0,
         total_timeout_s: float = 30.0,
         max_attempts: int = 2,
-        chunk_bytes: int = 400,
     ) -> None:
-        # ``chunk_bytes`` only re-slices what arrived; a small one hands the first audio on sooner.
         self._client = client
         self.voice_id = voice_id
         self.model_id = model_id
@@ -50,7 +48,6 @@ class ElevenLabsTextToSpeech:
         self.first_byte_timeout_s = first_byte_timeout_s
         self.total_timeout_s = total_timeout_s
         self.max_attempts = max_attempts
-        self.chunk_bytes = chunk_bytes
         self.name = f"elevenlabs:{model_id}"
 
     @property
@@ -68,7 +65,11 @@ class ElevenLabsTextToSpeech:
         )
 
     async def _request(self, text: str) -> AsyncIterator[bytes]:
-        options: RequestOptions = {"chunk_size": self.chunk_bytes}
+        # No re-chunking: audio is handed on in the pieces the network delivered. Any fixed size would hold
+        # back the first bytes until that many arrived, and small ones cost a trip through the stream
+        # machinery per slice. The SDK types ``chunk_size`` as int but passes it to httpx, where None means
+        # "as received".
+        options = cast(RequestOptions, {"chunk_size": None})
         if self.model_id in LANGUAGE_CODE_MODELS:
             options["additional_body_parameters"] = {"language_code": self.language}
         async with self._client.text_to_speech.with_raw_response.stream(

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from litestar import Litestar
+from litestar.logging.config import LoggingConfig
 
 from web import health, media_ws, twilio_routes
 from web.calls import TwilioEdge
@@ -68,6 +69,14 @@ def create_app(
         on_startup=console.on_startup,
         on_shutdown=console.on_shutdown,
         debug=False,
+        # Logging is ours (``configure_logging``): Litestar's default would set the root logger to INFO
+        # with a queue-listener thread, letting every HTTP client request line through unmasked.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            # Litestar re-adds these two names when missing; as null handlers they start no thread.
+            handlers={name: {"class": "logging.NullHandler"} for name in ("console", "queue_listener")},
+            loggers={"litestar": {"level": "WARNING", "propagate": True}},
+        ),
     )
     app.state.ctx = ctx
     return app

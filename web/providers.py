@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import httpx2
 import structlog
 from elevenlabs.client import AsyncElevenLabs
-from openai import AsyncOpenAI, Timeout
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
 
 from dialogue.llm import LanguageModel
 from dialogue.llm_openai import OpenAILanguageModel
@@ -102,12 +103,28 @@ def build_providers(settings: Settings) -> Providers:
     return p
 
 
+def pool_limits(settings: Settings) -> tuple[int, int]:
+    """(connections, kept-alive connections) per provider client, sized by the calls one process takes.
+
+    A call holds at most one request per provider at a time, plus a speculative STT request or the next
+    sentence's TTS overlapping it. With the HTTP clients' defaults (100 connections, 20 or 100 kept alive)
+    two hundred calls queued for a connection past the TTS budget, and each burst above the keep-alive
+    count was torn down and reconnected.
+    """
+    calls = settings.max_concurrent_calls
+    return 2 * calls + 10, calls + 10
+
+
 def _openai_client(settings: Settings, p: Providers) -> AsyncOpenAI:
+    most, kept = pool_limits(settings)
     client = AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url or None,
         max_retries=0,
         timeout=Timeout(max(settings.llm_total_timeout_s, settings.stt_timeout_s), connect=CONNECT_TIMEOUT_S),
+        http_client=DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(max_connections=most, max_keepalive_connections=kept)
+        ),
     )
     p.closers.append(client.close)
     return client
@@ -207,8 +224,11 @@ def _pick_tts(settings: Settings, p: Providers) -> None:
     espeak = EspeakTextToSpeech() if espeak_problem is None else None
     key = settings.elevenlabs_api_key.get_secret_value()
     if choice in ("auto", "elevenlabs") and key:
+        most, kept = pool_limits(settings)
         http = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S), follow_redirects=True
+            timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S),
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=most, max_keepalive_connections=kept),
         )
         client = AsyncElevenLabs(
             api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import console.store
 from console.store import CallStore, async_url
 from dialogue.events import CallEnded, TranscriptEvent
 from tests.console.conftest import call_events
@@ -93,3 +94,34 @@ async def test_publish_never_waits_even_when_the_writer_is_behind(store: CallSto
     assert loop.time() - start < 0.5
     await store.flush()
     assert len(await store.recent_calls(limit=100)) == 20
+
+
+async def test_events_trickling_in_from_many_calls_share_one_commit(
+    store: CallStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two hundred calls publish a few events a second each; a commit per event would cost the process more
+    # CPU than their audio. Events that arrive within the linger window go into one transaction.
+    monkeypatch.setattr(console.store, "LINGER_S", 30.0)
+    for n in range(20):
+        for event in call_events(f"CA{n}", ended=False):
+            store.publish(event)
+            await asyncio.sleep(0.001)
+    assert store.commits == 0  # the writer is holding the first batch open
+    await asyncio.wait_for(store.flush(), 10)  # far less than the linger: flush cuts it short
+    assert store.commits == 1
+    assert len(await store.recent_calls()) == 20
+
+
+async def test_after_a_flush_the_writer_lingers_again(
+    store: CallStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console.store, "LINGER_S", 30.0)
+    store.publish(call_events("CA1")[0])
+    await asyncio.wait_for(store.flush(), 10)
+    for event in call_events("CA2"):
+        store.publish(event)
+        await asyncio.sleep(0.001)
+    assert store.commits == 1
+    await asyncio.wait_for(store.flush(), 10)
+    assert store.commits == 2
+    assert (await store.load_call("CA2")) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -142,4 +143,35 @@ async def test_a_whole_turn_through_the_sdks_and_the_fakes(tmp_path: Path, fake:
     assert providers.catalogue is not None
     assert await providers.warm_phrases() == len(providers.catalogue.all())
     assert providers.cached_phrase(providers.catalogue.greeting)
+    await providers.aclose()
+
+
+async def test_every_call_of_a_full_process_gets_a_connection(tmp_path: Path, fake: FakeEndpoints) -> None:
+    # With httpx's default pool (100 connections) the 101st simultaneous sentence waited for a free
+    # connection until its first-byte budget ran out, and the caller heard the backup voice.
+    calls = 150
+    providers = build_providers(cloud(tmp_path, fake, max_concurrent_calls=calls))
+    assert providers.tts
+    tts = providers.tts
+    fake.behaviour.pace("tts", per_token_ms=300)  # each stream stays open, as while a reply is spoken
+    release, all_started = asyncio.Event(), asyncio.Event()
+    started: list[int] = []
+
+    async def one_sentence() -> None:
+        stream = tts.synthesize("Guten Tag, hier sind die Stadtwerke.")
+        started.append(len(await anext(stream)))
+        if len(started) == calls:
+            all_started.set()
+        await release.wait()
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    tasks = [asyncio.create_task(one_sentence()) for _ in range(calls)]
+    # A stream that cannot get a connection fails with ProviderError once its first-byte budget is spent.
+    waiter = asyncio.create_task(all_started.wait())
+    await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    release.set()
+    await asyncio.gather(*tasks)
+    assert len(started) == calls
+    assert all(n > 0 for n in started)
     await providers.aclose()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import structlog
@@ -57,3 +58,18 @@ def test_json_output_never_contains_keys(capsys: pytest.CaptureFixture[str]) -> 
     assert "el-secret-9999" not in line
     assert "17012345" not in line
     assert record["event"] == "provider_request"
+
+
+def test_library_lines_get_our_shape_and_masking(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(fmt="json", level="info", secrets=["sk-lib-secret-1"])
+    try:
+        logging.getLogger("httpx").info('HTTP Request: POST http://127.0.0.1/v1/chat "HTTP/1.1 200 OK"')
+        logging.getLogger("somelib").warning("retrying with sk-lib-secret-1 for +49 170 1234567")
+        lines = capsys.readouterr().err.strip().splitlines()
+    finally:
+        structlog.reset_defaults()
+    records = [json.loads(line) for line in lines]
+    assert [r["logger"] for r in records] == ["somelib"]  # per-request INFO lines of HTTP clients are dropped
+    assert records[0]["level"] == "warning"
+    assert "sk-lib-secret-1" not in lines[0]
+    assert "1234567" not in lines[0]
