@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 
 from dialogue.llm import Message, ReplyPart, TextDelta, ToolCall, ToolSpec
 from media.budget import stream_with_budget
+from media.clients import Rotation, rotation
 from media.errors import ProviderError
 
 
@@ -24,7 +25,7 @@ class OpenAILanguageModel:
 
     def __init__(
         self,
-        client: AsyncOpenAI,
+        client: AsyncOpenAI | Rotation[AsyncOpenAI],
         *,
         model: str = "gpt-4o-mini",
         first_token_timeout_s: float = 3.0,
@@ -33,7 +34,7 @@ class OpenAILanguageModel:
         max_tokens: int = 300,
         max_attempts: int = 2,
     ) -> None:
-        self._client = client
+        self._clients = rotation(client)
         self.model = model
         self.first_token_timeout_s = first_token_timeout_s
         self.total_timeout_s = total_timeout_s
@@ -63,7 +64,7 @@ class OpenAILanguageModel:
         # reply, which at two hundred calls is more than a core can spare.
         extra: dict[str, Any] = {"tools": [tool_to_wire(t) for t in tools]} if tools else {}
         calls: dict[int, _PartialCall] = {}
-        async with self._client.chat.completions.with_streaming_response.create(
+        async with self._clients.next().chat.completions.with_streaming_response.create(
             model=self.model,
             messages=[message_to_wire(m) for m in messages],
             stream=True,

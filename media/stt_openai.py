@@ -12,6 +12,7 @@ from typing import Final
 from openai import AsyncOpenAI, omit
 
 from media.budget import call_with_budget
+from media.clients import Rotation, rotation
 from media.speech import Transcript, Utterance
 
 MIN_AUDIO_S: Final = 0.1
@@ -23,7 +24,7 @@ class OpenAISpeechToText:
 
     def __init__(
         self,
-        client: AsyncOpenAI,
+        client: AsyncOpenAI | Rotation[AsyncOpenAI],
         *,
         model: str = "gpt-4o-mini-transcribe",
         language: str = "de",
@@ -31,7 +32,7 @@ class OpenAISpeechToText:
         timeout_s: float = 4.0,
         max_attempts: int = 2,
     ) -> None:
-        self._client = client
+        self._clients = rotation(client)
         self.model = model
         self.language = language
         self.prompt = prompt
@@ -47,7 +48,7 @@ class OpenAISpeechToText:
         async def attempt(time_left: float) -> str:
             # The filename's extension is how the API recognises the container; ``json`` is the one
             # response format every transcription model accepts.
-            result = await self._client.audio.transcriptions.create(
+            result = await self._clients.next().audio.transcriptions.create(
                 model=self.model,
                 file=("utterance.wav", wav, "audio/wav"),
                 language=self.language,

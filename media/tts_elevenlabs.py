@@ -16,6 +16,7 @@ from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.request_options import RequestOptions
 
 from media.budget import stream_with_budget
+from media.clients import Rotation, rotation
 from media.errors import ProviderError
 
 OUTPUT_FORMAT: Final = "ulaw_8000"
@@ -32,7 +33,7 @@ class ElevenLabsTextToSpeech:
 
     def __init__(
         self,
-        client: AsyncElevenLabs,
+        client: AsyncElevenLabs | Rotation[AsyncElevenLabs],
         *,
         voice_id: str,
         model_id: str = "eleven_flash_v2_5",
@@ -41,7 +42,7 @@ class ElevenLabsTextToSpeech:
         total_timeout_s: float = 30.0,
         max_attempts: int = 2,
     ) -> None:
-        self._client = client
+        self._clients = rotation(client)
         self.voice_id = voice_id
         self.model_id = model_id
         self.language = language
@@ -72,7 +73,7 @@ class ElevenLabsTextToSpeech:
         options = cast(RequestOptions, {"chunk_size": None})
         if self.model_id in LANGUAGE_CODE_MODELS:
             options["additional_body_parameters"] = {"language_code": self.language}
-        async with self._client.text_to_speech.with_raw_response.stream(
+        async with self._clients.next().text_to_speech.with_raw_response.stream(
             self.voice_id,
             text=text,
             model_id=self.model_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -49,6 +50,7 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
     configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
     app = create_app(settings)
     structlog.get_logger().info("listening", url=f"http://{settings.host}:{settings.port}")
+    _freeze_startup_objects()
     # μ-law does not compress: permessage-deflate would only burn CPU on every 20 ms frame.
     uvicorn.run(
         app,
@@ -58,6 +60,19 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
         ws_max_size=1 << 20,
         ws_per_message_deflate=False,
     )
+
+
+def _freeze_startup_objects() -> None:
+    """Moves everything imported so far out of the cyclic collector's reach, as long-lived servers do.
+
+    Modules, classes and SDK schemas are about 200,000 objects that never become garbage, yet every full
+    collection walked them: with two hundred calls that was a pause of up to 140 ms every few seconds,
+    long enough for the callers to hear a gap. The higher first threshold makes the young collections,
+    which the 10,000 frames a second of two hundred calls triggered twenty times a second, rarer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @main.command()

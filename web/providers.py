@@ -1,9 +1,10 @@
 """Picks the concrete STT, LLM and TTS engines from the settings: the only place that knows them all.
 
 ``auto`` prefers the cloud provider when its key is set and falls back to a local engine otherwise, so a
-machine with no keys can still hold a whole call. Each cloud SDK gets exactly one client here, shared by
-every call of the process so TLS connections stay warm, with its own retries off and explicit timeouts:
-the adapters' stage budgets decide, not SDK defaults of several minutes.
+machine with no keys can still hold a whole call. Each cloud SDK gets a small rotation of clients here (one
+per 25 calls, see ``media.clients``), shared by every call of the process so TLS connections stay warm,
+with its own retries off and explicit timeouts: the adapters' stage budgets decide, not SDK defaults of
+several minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dialogue.llm_openai import OpenAILanguageModel
 from dialogue.llm_scripted import ScriptedLanguageModel
 from dialogue.phrases import PhraseCache, PhraseCatalogue, german_catalogue
 from dialogue.profile import BusinessProfile, load_profile
+from media.clients import OneWriteTransport, Rotation, clients_for
 from media.speech import SpeechToText, TextToSpeech
 from media.stt_openai import OpenAISpeechToText
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
@@ -104,33 +106,42 @@ def build_providers(settings: Settings) -> Providers:
 
 
 def pool_limits(settings: Settings) -> tuple[int, int]:
-    """(connections, kept-alive connections) per provider client, sized by the calls one process takes.
+    """(connections, kept-alive connections) for each client of a provider's rotation.
 
     A call holds at most one request per provider at a time, plus a speculative STT request or the next
     sentence's TTS overlapping it. With the HTTP clients' defaults (100 connections, 20 or 100 kept alive)
     two hundred calls queued for a connection past the TTS budget, and each burst above the keep-alive
     count was torn down and reconnected.
     """
-    calls = settings.max_concurrent_calls
+    calls = -(-settings.max_concurrent_calls // clients_for(settings.max_concurrent_calls))
     return 2 * calls + 10, calls + 10
 
 
-def _openai_client(settings: Settings, p: Providers) -> AsyncOpenAI:
+def _openai_client(settings: Settings, p: Providers) -> Rotation[AsyncOpenAI]:
     most, kept = pool_limits(settings)
-    client = AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url or None,
-        max_retries=0,
-        timeout=Timeout(max(settings.llm_total_timeout_s, settings.stt_timeout_s), connect=CONNECT_TIMEOUT_S),
-        http_client=DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(max_connections=most, max_keepalive_connections=kept)
-        ),
-    )
-    p.closers.append(client.close)
-    return client
+    clients = []
+    for _ in range(clients_for(settings.max_concurrent_calls)):
+        client = AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url or None,
+            max_retries=0,
+            timeout=Timeout(
+                max(settings.llm_total_timeout_s, settings.stt_timeout_s), connect=CONNECT_TIMEOUT_S
+            ),
+            http_client=DefaultAsyncHttpxClient(
+                transport=OneWriteTransport(
+                    limits=httpx2.Limits(max_connections=most, max_keepalive_connections=kept)
+                )
+            ),
+        )
+        p.closers.append(client.close)
+        clients.append(client)
+    return Rotation(clients)
 
 
-def _pick_stt(settings: Settings, p: Providers, client: AsyncOpenAI | None, profile: BusinessProfile) -> None:
+def _pick_stt(
+    settings: Settings, p: Providers, client: Rotation[AsyncOpenAI] | None, profile: BusinessProfile
+) -> None:
     choice = settings.stt_provider
     if choice == "none":
         p.missing.append("STT_PROVIDER=none: speech-to-text is switched off")
@@ -200,7 +211,9 @@ def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:
     return name, False
 
 
-def _pick_llm(settings: Settings, p: Providers, client: AsyncOpenAI | None, profile: BusinessProfile) -> None:
+def _pick_llm(
+    settings: Settings, p: Providers, client: Rotation[AsyncOpenAI] | None, profile: BusinessProfile
+) -> None:
     choice = settings.llm_provider
     if choice in ("auto", "openai") and client is not None:
         p.llm = OpenAILanguageModel(
@@ -225,17 +238,19 @@ def _pick_tts(settings: Settings, p: Providers) -> None:
     key = settings.elevenlabs_api_key.get_secret_value()
     if choice in ("auto", "elevenlabs") and key:
         most, kept = pool_limits(settings)
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S),
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=most, max_keepalive_connections=kept),
-        )
-        client = AsyncElevenLabs(
-            api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http
-        )
-        p.closers.append(http.aclose)
+        clients = []
+        for _ in range(clients_for(settings.max_concurrent_calls)):
+            http = httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S),
+                follow_redirects=True,
+                limits=httpx.Limits(max_connections=most, max_keepalive_connections=kept),
+            )
+            clients.append(
+                AsyncElevenLabs(api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http)
+            )
+            p.closers.append(http.aclose)
         p.tts = ElevenLabsTextToSpeech(
-            client,
+            Rotation(clients),
             voice_id=settings.elevenlabs_voice_id,
             model_id=settings.elevenlabs_model,
             first_byte_timeout_s=settings.tts_first_byte_timeout_s,

@@ -13,6 +13,7 @@ from dialogue.llm import Message, TextDelta, ToolSpec
 from dialogue.llm_openai import OpenAILanguageModel
 from dialogue.llm_scripted import ScriptedLanguageModel
 from fakes.server import FakeEndpoints
+from media.clients import CALLS_PER_CLIENT
 from media.errors import ConfigError
 from media.espeak import synthesize_pcm16
 from media.speech import Utterance
@@ -65,12 +66,12 @@ async def test_without_keys_a_call_can_still_be_held(tmp_path: Path) -> None:
     await providers.aclose()
 
 
-async def test_with_keys_the_cloud_engines_share_one_client(tmp_path: Path, fake: FakeEndpoints) -> None:
+async def test_with_keys_the_cloud_engines_share_their_clients(tmp_path: Path, fake: FakeEndpoints) -> None:
     providers = build_providers(cloud(tmp_path, fake, openai_stt_model="whisper-1"))
     assert isinstance(providers.stt, OpenAISpeechToText)
     assert isinstance(providers.llm, OpenAILanguageModel)
     assert isinstance(providers.tts, ElevenLabsTextToSpeech)
-    assert providers.stt._client is providers.llm._client
+    assert providers.stt._clients is providers.llm._clients
     assert providers.stt.model == "whisper-1"
     assert "Zählerstand" in providers.stt.prompt
     assert providers.describe() == {
@@ -80,7 +81,7 @@ async def test_with_keys_the_cloud_engines_share_one_client(tmp_path: Path, fake
     }
     assert providers.missing == []
     assert isinstance(providers.backup_tts, EspeakTextToSpeech)
-    assert providers.stt._client.max_retries == 0
+    assert all(c.max_retries == 0 for c in providers.stt._clients.clients)
     await providers.aclose()
 
 
@@ -174,4 +175,20 @@ async def test_every_call_of_a_full_process_gets_a_connection(tmp_path: Path, fa
     await asyncio.gather(*tasks)
     assert len(started) == calls
     assert all(n > 0 for n in started)
+    await providers.aclose()
+
+
+async def test_a_big_process_spreads_its_requests_over_small_pools(
+    tmp_path: Path, fake: FakeEndpoints
+) -> None:
+    providers = build_providers(cloud(tmp_path, fake, max_concurrent_calls=200))
+    assert isinstance(providers.stt, OpenAISpeechToText)
+    assert isinstance(providers.tts, ElevenLabsTextToSpeech)
+    assert len(providers.stt._clients) == len(providers.tts._clients) == 200 // CALLS_PER_CLIENT
+    utterance = Utterance(synthesize_pcm16("Guten Tag."))
+    for _ in range(2 * len(providers.stt._clients)):
+        await providers.stt.transcribe(utterance)
+    # Every client served its share, over a connection it kept (one per pool, not one per request).
+    pools = [c._client for c in providers.stt._clients.clients]
+    assert all(len(pool._transport._pool.connections) == 1 for pool in pools)
     await providers.aclose()
