@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -124,6 +124,22 @@ class _Counters:
     invalid: dict[str, int] = field(default_factory=dict)
 
 
+class _InOrderMachine(AsyncMachine):
+    """Runs a transition's callbacks one after another instead of gathering them as tasks.
+
+    Every callback here is synchronous work (start or cancel a task, record, publish), so running them in
+    parallel bought nothing; ``asyncio.gather`` made each non-empty callback list cost two passes of the
+    event loop, several per transition. With two hundred calls a pass takes milliseconds, and those passes
+    sat between a barge-in and its ``clear``, and between the end of a turn and its transcription.
+    """
+
+    @staticmethod
+    async def await_all(
+        callables: list[Callable[..., Coroutine[Any, Any, bool | None]]],
+    ) -> list[bool | None]:
+        return [await func() for func in callables]
+
+
 class CallMachine:
     """One call's machine. ``fire`` is the only way in: serialized, never raises for an invalid trigger."""
 
@@ -135,7 +151,7 @@ class CallMachine:
         self.log: list[TransitionRecord] = []
         self.counters = _Counters()
         self._log = structlog.get_logger()
-        self._machine = AsyncMachine(
+        self._machine = _InOrderMachine(
             model=self,
             states=list(CallState),
             transitions=[_as_dict(t, owner) for t in TRANSITIONS],

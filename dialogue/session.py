@@ -1,7 +1,8 @@
 """One phone call: receives the media stream, drives the state machine, owns every task of the call.
 
-Inbound audio is analysed synchronously (cheap) and its turn events are queued to a single control task,
-so the machine sees events in order and no callback ever awaits real work. Hanging up cancels every task
+Inbound audio is analysed as it arrives (cheap), and the rare frame that ends a turn event fires its
+transition right there on the stream's own task: the machine sees events in arrival order, no callback ever
+awaits real work, and a barge-in's ``clear`` waits for no other task. Hanging up cancels every task
 the session owns; ``active_tasks`` lets tests prove nothing is left running.
 """
 
@@ -63,7 +64,6 @@ _RESUME_AFTER = {
 """Progress a paused call made meanwhile: a false barge-in resumes into the state the work has reached."""
 
 
-_Control = TurnEvent | tuple[str, str]
 
 
 class CallSession(FixedLines):
@@ -114,7 +114,6 @@ class CallSession(FixedLines):
             fallback_llm=deps.lines.llm_fallback,
         )
         self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
-        self._controlq: asyncio.Queue[_Control] = asyncio.Queue()
         self._work: asyncio.Task[Any] | None = None
         """The bot's current piece of work (greeting, turn, reprompt, goodbye): what a barge-in cancels."""
         self._work_result: TurnResult | None = None
@@ -154,21 +153,20 @@ class CallSession(FixedLines):
         self._log.info("call_started", transport=start.transport)
         self.detector.bot_speaking = True  # the greeting starts now; no transition announces it
         self._spawn(self.playout.run(), "playout")
-        self._spawn(self._control_loop(), "control")
         self._spawn(self._watchdog(), "watchdog")
         self._work = self._spawn(self._greet(), "greeting")
 
-    def on_audio(self, ulaw: bytes) -> None:
+    async def on_audio(self, ulaw: bytes) -> None:
         if self._ended:
             return
         if self._recorder is not None:
             self._recorder.caller(ulaw)
         for event in self.detector.push(ulaw):
-            self._controlq.put_nowait(event)
+            await self._on_turn_event(event)
 
     async def on_dtmf(self, digit: str) -> None:
         self.emit(ProtocolEvent(call_sid=self.call_sid, name="dtmf", detail=digit))
-        self._controlq.put_nowait(("dtmf", digit))
+        await self._on_dtmf_action(digit)
 
     async def on_mark(self, name: str) -> None:
         result = self.tracker.on_echo(name)
@@ -345,14 +343,6 @@ class CallSession(FixedLines):
         if self._work is not None and self._work is not asyncio.current_task():
             self._work.cancel()
         self._work = None
-
-    async def _control_loop(self) -> None:
-        while True:
-            item = await self._controlq.get()
-            if isinstance(item, tuple):
-                await self._on_dtmf_action(item[1])
-            else:
-                await self._on_turn_event(item)
 
     async def _on_turn_event(self, event: TurnEvent) -> None:
         state = self.machine.state

@@ -115,7 +115,7 @@ class MediaStream:
                 self.counts["media_other_track"] += 1
                 return False
             self.audio_bytes += len(msg.payload)
-            handler.on_audio(msg.payload)
+            await handler.on_audio(msg.payload)
         elif isinstance(msg, Dtmf):
             log.info("dtmf_received", digit=msg.digit)
             await handler.on_dtmf(msg.digit)

@@ -96,7 +96,7 @@ def build_providers(settings: Settings) -> Providers:
     catalogue = german_catalogue(profile.company_name)
     p = Providers(profile=profile, catalogue=catalogue)
     openai_key = settings.openai_api_key.get_secret_value()
-    openai_client = _openai_client(settings, p) if openai_key else None
+    openai_client = _openai_clients(settings, p) if openai_key else None
 
     _pick_stt(settings, p, openai_client, profile)
     _pick_llm(settings, p, openai_client, profile)
@@ -117,7 +117,7 @@ def pool_limits(settings: Settings) -> tuple[int, int]:
     return 2 * calls + 10, calls + 10
 
 
-def _openai_client(settings: Settings, p: Providers) -> Rotation[AsyncOpenAI]:
+def _openai_clients(settings: Settings, p: Providers) -> Rotation[AsyncOpenAI]:
     most, kept = pool_limits(settings)
     clients = []
     for _ in range(clients_for(settings.max_concurrent_calls)):

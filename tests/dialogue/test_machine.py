@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,24 @@ async def test_effects_named_in_the_table_run() -> None:
     assert owner.effects == ["pause_output", "interrupt_turn", "start_turn", "end_call"]
     assert [r.dest for r in machine.log] == [S.BARGE_IN, S.LISTENING, S.TRANSCRIBING, S.HANGUP]
     assert all(a.monotonic <= b.monotonic for a, b in zip(machine.log, machine.log[1:], strict=False))
+
+
+async def test_a_transition_runs_without_giving_up_the_event_loop() -> None:
+    # With two hundred calls every pass of the loop takes milliseconds; a barge-in's transition must not
+    # wait for any (transitions' default gathers each callback list as tasks: two passes per list).
+    owner = Owner()
+    machine = CallMachine(owner, initial=S.SPEAKING)
+    passes = 0
+
+    def tick() -> None:
+        nonlocal passes
+        passes += 1
+
+    asyncio.get_running_loop().call_soon(tick)
+    assert await machine.fire("speech_started")
+    assert await machine.fire("barge_in_confirmed")
+    assert passes == 0
+    assert owner.effects == ["pause_output", "interrupt_turn"]
 
 
 def test_readme_embeds_the_generated_diagram() -> None:

@@ -47,7 +47,7 @@ class RecordingHandler:
             await self.transport.send_audio(speech(self.greeting_ms))
             await self.transport.send_mark("greeting")
 
-    def on_audio(self, ulaw: bytes) -> None:
+    async def on_audio(self, ulaw: bytes) -> None:
         self.frames += 1
         self.audio_bytes += len(ulaw)
 
