@@ -64,8 +64,6 @@ _RESUME_AFTER = {
 """Progress a paused call made meanwhile: a false barge-in resumes into the state the work has reached."""
 
 
-
-
 class CallSession(FixedLines):
     """Implements ``media.transport.StreamHandler`` and the machine's effects (``dialogue.machine``)."""
 
