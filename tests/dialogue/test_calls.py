@@ -301,9 +301,10 @@ async def test_transcription_is_hidden_in_the_end_of_turn_wait(tmp_path: Path) -
         await call.wait_for(lambda: bool(bot.events.of("latency", session.call_sid)), timeout_s=5)
         latency = bot.events.of("latency", session.call_sid)[0]
         # Speculative STT started 200 ms into the silence: its 250 ms are over before the 500 ms end of turn.
-        # Without it the transcript could not come before 750 ms (500 ms wait + 250 ms STT).
+        # Without it the transcript could not come before 750 ms (500 ms wait + 250 ms STT); anything below
+        # proves the speculation, and leaves a busy CI machine its scheduling delays.
         assert latency.transcript_ms is not None
-        assert latency.transcript_ms < 650
+        assert latency.transcript_ms < 740
         assert len(bot.behaviour.requests_to("stt")) == 1
 
 
