@@ -171,10 +171,11 @@ def test_backchannels_coughs_and_noise_do_not_barge_in(
     events = call_with_bot(mix(*tracks), bot, 500)
     assert not of(BargeIn, events)
     assert not of(SpeechEnded, events)
-    # Each SpeechStarted is answered by SpeechDiscarded soon after the clip ends, so the bot resumes.
+    # Each SpeechStarted is answered by SpeechDiscarded soon after the clip ends, so the bot resumes. An
+    # echo frame at the clip's end may be taken for the caller and extend it by a frame or two.
     assert len(of(SpeechStarted, events)) == len(of(SpeechDiscarded, events))
     for e in of(SpeechDiscarded, events):
-        assert e.at_ms <= 3000 + duration_ms(clip) + CFG.backchannel_gap_ms + 300
+        assert e.at_ms <= 3000 + duration_ms(clip) + CFG.backchannel_gap_ms + 350
 
 
 @pytest.mark.parametrize("echo_path", [None, *ECHO_PATHS])

@@ -72,14 +72,18 @@ def german_speech_ulaw(
     rate_wpm: int = 160,
     pitch: int = 50,
     trim: bool = True,
+    fresh: bool = False,
 ) -> bytes:
     """``text`` spoken in German at ``level_db`` dBFS (RMS of the active part), 8 kHz μ-law.
 
     ``trim`` cuts eSpeak's own leading and trailing silence, so the speech starts at byte 0 and ends at the
     last byte: tests then know the ground truth boundaries from the offsets they place it at.
-    Results are cached per process (synthesis of a sentence takes ~10 ms, tests reuse a few phrases).
+    Results are cached per process (synthesis of a sentence takes ~10 ms, tests reuse a few phrases);
+    ``fresh`` synthesizes anew. eSpeak NG renders the same text slightly differently on each call (lengths
+    vary by about 0.5 %, whatever was synthesized before), so a cached rendering is one draw of several.
     """
-    samples = np.frombuffer(_speech(text, voice, rate_wpm, pitch), dtype="<i2").astype(np.float64)
+    pcm = synthesize_pcm16(text, voice, rate_wpm, pitch) if fresh else _speech(text, voice, rate_wpm, pitch)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
     mask = active_mask(samples)
     if trim and mask.any():
         idx = np.flatnonzero(mask)
