@@ -26,6 +26,8 @@ from media.endpointing import judge_turn
 from media.turns import SpeechEnded, SpeechPaused, TurnConfig, TurnDetector
 
 BASELINES_MS = (300, 500, 600, 800, 1100)
+EAGER_MS = 100
+"""The policy's ``eager_eot_ms``: the pause is transcribed and judged from 100 ms of silence on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Outcome:
     cut_off: bool
     delay_ms: int | None
     reason: str
+    audio_ms: int
+    """Caller audio pushed until the decision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class Score:
     cut_off_rate: float
     mean_delay_ms: float
     p90_delay_ms: float
+    cpu_percent: float
+    """CPU of detector + judge per second of caller audio, as % of one core: one listening call's cost."""
 
 
 def run_turn(
@@ -63,18 +69,21 @@ def run_turn(
                 pending.append((event.at_ms + stt_ms, event.speech_end_ms))
             if isinstance(event, SpeechEnded):
                 if event.at_ms < turn.end_ms:
-                    return Outcome(True, None, event.reason)
-                return Outcome(False, event.at_ms - turn.end_ms, event.reason)
-    return Outcome(False, None, "never ended")
+                    return Outcome(True, None, event.reason, detector.now_ms)
+                return Outcome(False, event.at_ms - turn.end_ms, event.reason, detector.now_ms)
+    return Outcome(False, None, "never ended", detector.now_ms)
 
 
 def score(name: str, turns: list[Turn], config: TurnConfig, stt_ms: int | None) -> Score:
+    start = time.process_time()
     outcomes = [run_turn(t, config, stt_ms) for t in turns]
+    cpu_s = time.process_time() - start
+    audio_s = sum(o.audio_ms for o in outcomes) / 1000
     delays = sorted(o.delay_ms for o in outcomes if o.delay_ms is not None)
     cut = sum(o.cut_off for o in outcomes) / len(outcomes)
     mean = statistics.fmean(delays) if delays else float("nan")
     p90 = delays[int(0.9 * (len(delays) - 1))] if delays else float("nan")
-    return Score(name, cut, mean, p90)
+    return Score(name, cut, mean, p90, cpu_s / audio_s * 100)
 
 
 def judge_cpu_us(turns: list[Turn], repeat: int = 200) -> tuple[float, int]:
@@ -104,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="Print each turn's outcome under the policy.")
     args = parser.parse_args(argv)
     turns = build_corpus(args.limit)
-    policy = TurnConfig()
+    policy = TurnConfig(eager_eot_ms=EAGER_MS)
     print(f"machine: {machine()}")
     print(f"corpus: {corpus_summary(turns)}")
     print(
@@ -116,15 +125,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         score(f"silence alone {ms} ms", turns, TurnConfig(end_of_turn_silence_ms=ms, eager_eot_ms=0), None)
         for ms in BASELINES_MS
     ]
-    for stt in (int(s) for s in args.stt_ms.split(",") if s):
-        rows.append(score(f"words + silence, STT {stt} ms", turns, policy, stt))
+    latencies = [int(s) for s in args.stt_ms.split(",") if s]
+    for eager in (EAGER_MS, TurnConfig().eager_eot_ms):
+        config = dataclasses.replace(policy, eager_eot_ms=eager)
+        rows += [score(f"words + silence, eager {eager}, STT {stt}", turns, config, stt) for stt in latencies]
     print()
-    print(f"{'policy':34} | {'cut-offs':>8} | {'mean delay ms':>13} | {'p90 delay ms':>12}")
-    print("-" * 78)
+    print(f"{'policy':36} | {'cut-offs':>8} | {'mean delay ms':>13} | {'p90 delay ms':>12} | CPU %/call")
+    print("-" * 93)
     for row in rows:
         print(
-            f"{row.policy:34} | {row.cut_off_rate * 100:7.1f}% | {row.mean_delay_ms:13.0f} | "
-            f"{row.p90_delay_ms:12.0f}"
+            f"{row.policy:36} | {row.cut_off_rate * 100:7.1f}% | {row.mean_delay_ms:13.0f} | "
+            f"{row.p90_delay_ms:12.0f} | {row.cpu_percent:10.3f}"
         )
     us, n = judge_cpu_us(turns)
     print(f"\njudge CPU: {us:.1f} µs per verdict (mean over {n} transcripts x 200; target ≤ 1,000 µs)")
@@ -134,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         for turn in turns:
             verdicts: list[str] = []
-            outcome = run_turn(turn, dataclasses.replace(policy), stt, verdicts)
+            outcome = run_turn(turn, policy, stt, verdicts)
             state = "CUT" if outcome.cut_off else f"{outcome.delay_ms} ms"
             print(f"{state:>8}  {turn.category:12} {turn.words_until(10**9)!r}")
             for v in verdicts:

@@ -27,12 +27,21 @@ from media.echo import EchoConfig, EchoGate, level_db
 from media.endpointing import Completion, Verdict
 from media.errors import ConfigError
 from media.speech import Utterance
+from media.turn_events import (
+    BargeIn,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    TurnEvent,
+)
 from media.vad import VoiceActivityDetector, WebRtcVad
 
 __all__ = [
     "BargeIn",
     "SpeechDiscarded",
     "SpeechEnded",
+    "SpeechPaused",
     "SpeechStarted",
     "TurnConfig",
     "TurnDetector",
@@ -71,14 +80,17 @@ class TurnConfig:
     speech_confirm_ms: int = 100
     """Voiced frames in a row before ``SpeechStarted``: WebRTC VAD calls the first 80 ms of a fresh noise
     floor speech while its noise model settles."""
-    eager_eot_ms: int = 100
+    eager_eot_ms: int = 200
     """Silence after which ``SpeechPaused`` offers the utterance for speculative transcription (0: never).
     200 ms is past the short pauses inside a sentence (measured 120–240 ms, with VAD hangover), so few
-    requests are wasted, and leaves 300 ms of the end-of-turn wait to hide the STT round-trip in."""
+    requests are wasted, and leaves 300 ms of the end-of-turn wait to hide the STT round-trip in. With
+    end-of-turn verdicts (``judge_pause``) 100 ms is better: the verdict then comes 200 ms into the silence
+    with a 100 ms transcriber, and ``python -m bench.turn_taking`` measured a mean delay of 385 ms instead
+    of ~480 ms at the same 3.8 % cut-offs; it doubles speculative STT requests, so it waits for the wiring."""
     end_of_turn_complete_ms: int = 200
     """Silence that ends a turn the end-of-turn judge called complete ("Nein, danke.", a question). It is
     reached before the judge's transcript arrives (``eager_eot_ms`` + STT), so the turn ends the moment
-    the verdict does: measured with ``python -m bench.turn_taking``."""
+    the verdict does; shorter would only matter for a transcriber faster than 100 ms after the pause."""
     end_of_turn_unsure_ms: int = 700
     """Silence for an ``unsure`` verdict: a dictation of unknown length, a possible verb particle ("Ich
     rufe an"). Bridges the pauses between digit groups (measured 300-700 ms in the bench corpus)."""
@@ -114,65 +126,6 @@ class TurnConfig:
         if kind is Completion.UNSURE:
             return self.end_of_turn_unsure_ms
         return self.end_of_turn_hold_ms
-
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    """Tentative onset after ``speech_confirm_ms`` of voice; ``at_ms`` is the stream time of the onset."""
-
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class BargeIn:
-    """While the bot spoke, the caller spoke for ``barge_in_ms``: a real interruption. ``at_ms`` = decided."""
-
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class SpeechDiscarded:
-    """A segment that is not a turn: too short, or a backchannel while the bot spoke.
-
-    ``utterance`` holds its audio, should the session want to check a short "Stopp!" with STT.
-    """
-
-    at_ms: int
-    duration_ms: int
-    utterance: Utterance | None = None
-
-
-@dataclass(frozen=True)
-class SpeechEnded:
-    """End of turn, decided at ``at_ms``; ``speech_end_ms`` is the end of the last voiced frame.
-
-    ``utterance`` starts ``preroll_ms`` before the onset, so a soft first syllable is kept. ``reason`` says
-    why the turn ended here (for the log and the console) and ``waited_ms`` how much silence that took.
-    """
-
-    at_ms: int
-    utterance: Utterance
-    speech_end_ms: int
-    reason: str = "silence"
-    waited_ms: int = 0
-    verdict: Completion | None = None
-    """The end-of-turn judge's verdict on this pause; None when silence alone decided."""
-
-
-@dataclass(frozen=True)
-class SpeechPaused:
-    """The caller has been silent for ``eager_eot_ms``: probably the end of the turn, not yet certain.
-
-    ``utterance`` is byte for byte what ``SpeechEnded`` will carry if the silence lasts, so a session may
-    start transcribing now and use the result only if it does (speculative STT, hidden in the wait).
-    """
-
-    at_ms: int
-    utterance: Utterance
-    speech_end_ms: int
-
-
-TurnEvent = SpeechStarted | BargeIn | SpeechDiscarded | SpeechPaused | SpeechEnded
 
 
 def _frames(ms: int) -> int:

@@ -28,5 +28,5 @@ def test_corpus_builder_and_scorer_run_on_three_turns(
     assert 0.0 <= row.cut_off_rate <= 1.0
     assert main(["--limit", "3", "--stt-ms", "100"]) == 0
     out = capsys.readouterr().out
-    assert "words + silence, STT 100 ms" in out
+    assert "words + silence, eager 100, STT 100" in out
     assert "judge CPU" in out

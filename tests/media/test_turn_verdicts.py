@@ -100,8 +100,8 @@ def test_without_a_verdict_the_default_silence_applies() -> None:
 
 
 def test_a_verdict_on_words_the_caller_has_added_to_is_ignored() -> None:
-    detector = TurnDetector(TurnConfig())
-    events = [e for f in frames(german_speech_ulaw(FIRST) + silence_ulaw(150)) for e in detector.push(f)]
+    detector = TurnDetector(TurnConfig(eager_eot_ms=100))
+    events = [e for f in frames(german_speech_ulaw(FIRST) + silence_ulaw(250)) for e in detector.push(f)]
     paused = [e for e in events if isinstance(e, SpeechPaused)]
     assert paused
     events = [e for f in frames(german_speech_ulaw(REST)) for e in detector.push(f)]
