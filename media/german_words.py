@@ -19,11 +19,12 @@ def word_set(words: str) -> frozenset[str]:
 
 ARTICLES: Final = word_set(
     "der die den dem des ein eine einen einem einer eines kein keine keinen keinem keiner keines "
-    "mein meine meinen meinem meiner meines dein deine ihr ihre ihren ihrem ihrer ihres sein seine "
-    "seinen seinem seiner seines unser unsere unseren unserem unserer euer eure jeder jede jeden jedem "
-    "jedes welcher welche welchen welchem dieser diese diesen diesem dieses jene jenen"
+    "mein meine meinen meinem meiner meines dein deine ihre ihren ihrem ihrer ihres seine "
+    "seinen seinem seiner seines unsere unseren unserem unserer jeder jede jeden jedem "
+    "jedes welcher welchen welchem dieser diese diesen diesem dieses jene jenen"
 )
-"""Determiners that need a noun after them. "das" and "dies" are left out: they end sentences as pronouns."""
+"""Determiners that need a noun after them. Left out, as they end sentences as pronouns or verbs: "das",
+"dies", "sein" ("Das kann sein"), "ihr", "unser", "welche"."""
 
 PREPOSITIONS: Final = word_set(
     "mit von vom zum zur für bei beim im am ins ans in wegen seit bis ohne gegen trotz während "
@@ -54,7 +55,9 @@ AUXILIARIES: Final = word_set(
 )
 """Finite auxiliaries, copula, modals, "lautet": ending a main clause, they leave the rest of it missing."""
 
-FILLERS: Final = word_set("äh ähm öhm ähh ähmm hmm also sozusagen quasi halt eh em ehm")
+FILLERS: Final = word_set("äh ähm öhm ähh ähmm ehm hmm also")
+"""Hesitation sounds, and "also" at a turn's end. Not "halt" (also "Halt!") or "sozusagen"/"quasi",
+which close many sentences."""
 
 ANNOUNCERS: Final = word_set("zwar nämlich folgendes folgende folgendermaßen beispiel")
 """Words that promise what comes next: "und zwar", "nämlich", "zum Beispiel"."""

@@ -12,6 +12,12 @@ audio at once (the caller hears the bot stop after Twilio's short buffer drains)
 after only ``backchannel_gap_ms`` of silence, so the bot resumes where it paused. When a discarded segment is
 followed within ``end_of_turn_silence_ms`` by a real interruption, the utterance starts at the discarded
 segment, so "Moment, … ich hätte eine Frage" reaches STT whole.
+
+How long a pause may last before the turn ends depends on the words: ``SpeechPaused`` offers the utterance
+at ``eager_eot_ms``; when its transcript is back, the session asks ``media.endpointing.judge_turn`` and hands
+the verdict to ``judge_pause``, which sets this pause's silence (short when complete, up to
+``end_of_turn_hold_ms`` when the sentence is unfinished). New speech drops the verdict; without one,
+``end_of_turn_silence_ms`` applies as before.
 """
 
 from __future__ import annotations
@@ -183,6 +189,13 @@ class TurnDetector:
     @property
     def now_ms(self) -> int:
         return self._bytes // 8
+
+    @property
+    def pause_hold_ms(self) -> int:
+        """The silence the current pause needs to end the turn: the verdict's, else the default."""
+        if self._verdict is None:
+            return self.config.end_of_turn_silence_ms
+        return self.config.silence_for(self._verdict.kind)
 
     def play_reference(self, ulaw: bytes) -> None:
         self.echo.add_reference(ulaw, self._count)

@@ -46,6 +46,12 @@ FRAGMENTS = [
     ("Ich bin am zwölften März", C, "month 'märz'"),
     ("Bitte schicken Sie mir die Rechnung zu.", C, "verb particle 'zu'"),
     ("Mein Strom ist weg.", C, "verb particle 'weg'"),
+    ("Ja, das kann sein.", C, "no open ending"),
+    ("Halt!", C, "no open ending"),
+    ("Das ist alles, was ich habe.", C, "verb-final clause"),
+    ("Ich melde mich ab.", C, "verb particle 'ab'"),
+    ("Auf Wiederhören", C, "no open ending"),
+    ("Seit wann", C, "short question"),
     # neither
     ("Ich rufe an", U, "verb particle"),
     ("Hallo, guten Tag.", U, "greeting"),

@@ -90,6 +90,18 @@ def test_longer_verdicts_wait_their_silence_on_the_stream_clock(kind: Completion
     assert turns[0].at_ms == turns[0].speech_end_ms + config.silence_for(kind)
 
 
+def test_the_hold_of_the_current_pause_is_readable_for_the_log() -> None:
+    config = TurnConfig()
+    detector = TurnDetector(config)
+    events = [e for f in frames(german_speech_ulaw(FIRST) + silence_ulaw(400)) for e in detector.push(f)]
+    paused = [e for e in events if isinstance(e, SpeechPaused)][-1]
+    assert detector.pause_hold_ms == config.end_of_turn_silence_ms
+    assert detector.judge_pause(judge_turn(FIRST), paused.speech_end_ms) == []
+    assert detector.pause_hold_ms == config.end_of_turn_hold_ms
+    events = [e for f in frames(german_speech_ulaw(REST)) for e in detector.push(f)]
+    assert detector.pause_hold_ms == config.end_of_turn_silence_ms  # new words: the verdict is gone
+
+
 def test_without_a_verdict_the_default_silence_applies() -> None:
     audio = german_speech_ulaw("Ja, das stimmt.") + silence_ulaw(1000)
     turns = ended(drive(audio, lambda _: None))
@@ -107,6 +119,7 @@ def test_a_verdict_on_words_the_caller_has_added_to_is_ignored() -> None:
     events = [e for f in frames(german_speech_ulaw(REST)) for e in detector.push(f)]
     stale = Verdict(Completion.COMPLETE, "stale")
     assert detector.judge_pause(stale, paused[-1].speech_end_ms) == []
+    assert detector.pause_hold_ms == TurnConfig().end_of_turn_silence_ms
     events = [e for f in frames(silence_ulaw(1000)) for e in detector.push(f)]
     turns = ended(events)
     assert len(turns) == 1

@@ -6,8 +6,10 @@ detector cuts them (PCM16 decoded from the μ-law the simulator sends).
 
 from __future__ import annotations
 
+import pytest
 from openai import AsyncOpenAI
 
+from fakes.clips import ClipRegistry
 from fakes.server import FakeEndpoints
 from media.codec import ulaw_to_array
 from media.speech import Utterance
@@ -54,3 +56,11 @@ async def test_audio_without_a_registered_clip_gets_the_queue_as_before(
     assert (await stt.transcribe(noise)).text == "Aus der Warteschlange."  # nothing registered
     fake.behaviour.clips.register(FIRST, german_speech_ulaw(FIRST))
     assert (await stt.transcribe(noise)).text == fake.behaviour.default_transcript  # registered, not in it
+
+
+def test_a_clip_that_could_not_be_found_again_is_refused() -> None:
+    registry = ClipRegistry()
+    with pytest.raises(ValueError, match="too short or too quiet"):
+        registry.register("Stille", silence_ulaw(500))
+    assert not registry
+    assert registry.transcribe_wav(b"not a wav") is None
