@@ -25,6 +25,9 @@ def session_config(settings: Settings) -> SessionConfig:
         max_utterance_ms=settings.max_utterance_ms,
         barge_in_ms=settings.barge_in_ms,
         eager_eot_ms=settings.eager_eot_ms,
+        end_of_turn_complete_ms=settings.end_of_turn_complete_ms,
+        end_of_turn_unsure_ms=settings.end_of_turn_unsure_ms,
+        end_of_turn_hold_ms=settings.end_of_turn_hold_ms,
         vad_aggressiveness=settings.vad_aggressiveness,
     )
     return SessionConfig(

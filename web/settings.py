@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     barge_in_ms: int = Field(800, ge=60, le=3000)
     eager_eot_ms: int = Field(200, ge=0, le=5000)
     """Silence after which transcription starts speculatively (0: wait for the end of turn)."""
+    end_of_turn_complete_ms: int = Field(200, ge=0, le=5000)
+    """Silence that ends a turn the end-of-turn judge calls complete (used once verdicts are wired)."""
+    end_of_turn_unsure_ms: int = Field(700, ge=0, le=5000)
+    """Silence for an unsure verdict: a dictation of unknown length, a possible verb particle."""
+    end_of_turn_hold_ms: int = Field(1500, ge=0, le=10000)
+    """Longest wait through a pause after an unfinished sentence ("mit", "dass", "ähm")."""
     playout_lead_ms: int = Field(200, ge=40, le=600000)
     """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 
