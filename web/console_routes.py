@@ -137,7 +137,7 @@ def require_console_login(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
     raise ConsoleAccessDenied(access)
 
 
-def remember_csrf(request: Request[Any, Any, Any]) -> None:
+async def remember_csrf(request: Request[Any, Any, Any]) -> None:
     """Before each console handler: the token the CSRF middleware issued or accepted, for the templates."""
     token = ScopeState.from_scope(request.scope).csrf_token
     _CSRF.set(token if isinstance(token, str) else "")

@@ -1,4 +1,5 @@
-"""The allowed-hosts check: a request whose ``Host`` names a host not ours is refused before routing.
+"""The edge guard: requests whose ``Host`` names a host not ours, or whose declared body is oversized,
+are refused before routing.
 
 Without it, DNS rebinding works against a bot on a developer's laptop: a web page on ``evil.example`` whose
 name is re-pointed at 127.0.0.1 could read the console with the browser's own connection. Litestar's
@@ -20,6 +21,8 @@ from web.settings import WILDCARD_HOSTS, Settings
 
 log = structlog.get_logger()
 
+MAX_BODY_BYTES = 1 << 20
+"""No route takes more: refused by its declared length before routing, and by Litestar while reading."""
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -71,26 +74,34 @@ def host_check_middleware(check: HostCheck) -> Any:
                 await app(scope, receive, send)
                 return
             host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
-            if check.allows(host):
-                await app(scope, receive, send)
+            if not check.allows(host):
+                log.warning("host_refused", path=scope.get("path", ""), host=(host or "")[:100])
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await _refuse(send, 421, b'{"error":"this server does not answer for that host name"}')
                 return
-            log.warning("host_refused", path=scope.get("path", ""), host=(host or "")[:100])
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
+            length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), b"")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                log.warning("body_too_large", path=scope.get("path", ""), length=int(length))
+                await _refuse(send, 413, b'{"error":"request body too large"}')
                 return
-            body = b'{"error":"this server does not answer for that host name"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 421,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await app(scope, receive, send)
 
         return guarded
 
     return middleware
+
+
+async def _refuse(send: Any, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
