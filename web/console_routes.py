@@ -7,32 +7,29 @@ console needs is built here from the settings, so the console package itself rea
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
-from urllib.parse import quote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 import structlog
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, ResponseHeader
-from litestar.di import NamedDependency, Provide
-from litestar.enums import MediaType, RequestEncodingType, ScopeType
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.enums import MediaType, ScopeType
 from litestar.exceptions import HTTPException, WebSocketException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import Body, FromQuery
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_429_TOO_MANY_REQUESTS
+from litestar.status_codes import HTTP_401_UNAUTHORIZED
 from litestar.utils.scope.state import ScopeState
 
 from console.auth import COOKIE_NAME, Access, ConsoleAuth, LoginThrottle
@@ -156,88 +153,6 @@ def _on_denied(request: Request[Any, Any, Any], exc: ConsoleAccessDenied) -> Res
     return Response("login required", status_code=HTTP_401_UNAUTHORIZED, media_type=MediaType.TEXT)
 
 
-def _safe_next(target: str) -> str:
-    """Only back into the console: never an absolute or scheme-relative URL (open redirect)."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/console") or target.startswith("//"):
-        return "/console"
-    return target
-
-
-def _too_many(console: Console, wait_s: float, target: str) -> Response[str]:
-    response = console.html(
-        "login.html",
-        status_code=HTTP_429_TOO_MANY_REQUESTS,
-        next=target,
-        error=f"Too many failed logins: try again in {int(wait_s) + 1} s.",
-    )
-    response.headers["Retry-After"] = str(int(wait_s) + 1)
-    return response
-
-
-def _logged_in(request: Request[Any, Any, Any], console: Console, target: str) -> Response[Any]:
-    console.throttle.succeeded(client_id(request))
-    log.info("console_login")
-    secure = request.url.scheme == "https" or console.settings.public_url.startswith("https://")
-    cookie = Cookie(
-        key=COOKIE_NAME,
-        value=console.auth.issue(),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-        max_age=console.auth.ttl_s,
-    )
-    return Redirect(target, status_code=303, cookies=[cookie])
-
-
-def _attempt(request: Request[Any, Any, Any], console: Console, secret: str, target: str) -> Response[Any]:
-    """One login try, password or start-up token: throttled per client, failures logged without the try."""
-    client = client_id(request)
-    wait = console.throttle.retry_after(client)
-    if wait > 0:
-        log.warning("console_login_throttled", client=client)
-        return _too_many(console, wait, target)
-    if console.auth.check_password(secret):
-        return _logged_in(request, console, target)
-    console.throttle.failed(client)
-    log.warning("console_login_failed", client=client)
-    error = "Wrong password." if console.auth.password_set else "Wrong or expired login token."
-    return console.html("login.html", status_code=HTTP_401_UNAUTHORIZED, next=target, error=error)
-
-
-@get("/login")
-async def login_page(
-    request: Request[Any, Any, Any],
-    console: NamedDependency[Console],
-    next: FromQuery[str] = "/console",
-    token: FromQuery[str] = "",
-) -> Response[Any]:
-    """``?token=`` is the login URL printed at start when no password is set."""
-    if token:
-        return _attempt(request, console, token, _safe_next(next))
-    return console.html("login.html", next=_safe_next(next), error="")
-
-
-@post("/login", status_code=303)
-async def login(
-    request: Request[Any, Any, Any],
-    console: NamedDependency[Console],
-    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Response[Any]:
-    return _attempt(request, console, data.get("password", ""), _safe_next(data.get("next", "/console")))
-
-
-@post("/logout", status_code=303)
-async def logout(request: Request[Any, Any, Any], console: NamedDependency[Console]) -> Response[Any]:
-    console.auth.revoke(request.cookies.get(COOKIE_NAME))
-    return Redirect(
-        "/console/login",
-        status_code=303,
-        cookies=[Cookie(key=COOKIE_NAME, value="", path="/", max_age=0)],
-    )
-
-
 def channels_backend(settings: Settings) -> ChannelsBackend:
     """Memory in one process; Redis pub/sub when several instances must see each other's calls."""
     if not settings.redis_url:
@@ -253,7 +168,7 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
 
 
 def console_wiring(ctx: AppContext) -> ConsoleWiring:
-    from web import console_pages, console_phone, console_sse
+    from web import console_login, console_pages, console_phone, console_sse
     from web.retention import purge_forever
 
     settings = ctx.settings
@@ -288,7 +203,7 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
     )
     open_routes = Router(
         path="/console",
-        route_handlers=[login_page, login, logout],
+        route_handlers=console_login.ROUTES,
         before_request=remember_csrf,
         dependencies=provide,
         response_headers=SECURITY_HEADERS,
@@ -301,9 +216,13 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
     async def start() -> None:
         await console.store.start()
         await console.hub.start()
-        background.append(asyncio.create_task(purge_forever(settings, console.store), name="retention"))
+        background.append(
+            asyncio.create_task(
+                purge_forever(settings, console.store, live=console.hub.live), name="retention"
+            )
+        )
         if not console.auth.password_set:
-            announce_login_url(console)
+            console_login.announce_login_url(console)
 
     async def stop() -> None:
         for task in background:
@@ -320,9 +239,8 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
         cookie_secure=settings.public_url.startswith("https://"),
         cookie_httponly=True,
         cookie_samesite="strict",
-        exclude=[
-            "^/(?!console(/|$))."
-        ],  # Twilio's webhooks are signed instead; they carry no browser cookies
+        # Twilio signs its webhooks; they carry no browser cookies, so only the console is CSRF-checked
+        exclude=["^/(?!console(/|$))."],
     )
     return ConsoleWiring(console, [guarded, open_routes, static], [channels], csrf, [start], [stop])
 
@@ -332,24 +250,3 @@ def hmac_hex(key: bytes, purpose: str) -> str:
     import hmac
 
     return hmac.new(key, purpose.encode(), hashlib.sha256).hexdigest()
-
-
-def announce_login_url(console: Console) -> None:
-    """Like Jupyter: the login URL with the start-up token goes to the terminal, never into the log
-    stream (which may be shipped elsewhere). It is also kept in ``DATA_DIR`` (mode 0600) for a server
-    without a terminal; ``cat`` it on the machine itself."""
-    url = console.login_url()
-    path = console.settings.data_dir / LOGIN_URL_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(url + "\n")
-    if sys.stderr.isatty():
-        print(
-            f"\n    Console login (no CONSOLE_PASSWORD set; valid until restart):\n    {url}\n",
-            file=sys.stderr,
-        )
-    log.warning(
-        "console_login_token",
-        detail=f"CONSOLE_PASSWORD is not set: log in with the URL in {path} (printed on a terminal)",
-    )

@@ -12,6 +12,7 @@ import structlog
 
 from console.retention import Deleted, forget_caller, purge_older_than
 from console.store import CallStore
+from console.views import LiveCalls
 from media.privacy import caller_hash
 from web.keys import instance_secret
 from web.settings import Settings
@@ -25,29 +26,42 @@ def cutoff(settings: Settings, now: float) -> float:
     return now - settings.retention_days * DAY_S
 
 
-async def purge(settings: Settings, store: CallStore, *, now: float | None = None) -> Deleted:
+async def purge(
+    settings: Settings, store: CallStore, *, now: float | None = None, live: LiveCalls | None = None
+) -> Deleted:
+    """``live``: this process's in-memory history, which must forget the same calls."""
     moment = time.time() if now is None else now
     result = await purge_older_than(store, settings.data_dir / "recordings", cutoff(settings, moment))
+    if live is not None:
+        live.drop(result.call_sids)
     if result.calls or result.recordings:
         log.info("retention_purged", retention_days=settings.retention_days, **result.summary())
     return result
 
 
-async def forget(settings: Settings, store: CallStore, number: str) -> Deleted:
+async def forget(
+    settings: Settings, store: CallStore, number: str, *, live: LiveCalls | None = None
+) -> Deleted:
     digest = caller_hash(instance_secret(settings), number)
     result = await forget_caller(store, settings.data_dir / "recordings", digest)
+    if live is not None:
+        live.drop(result.call_sids)
     log.info("caller_forgotten", **result.summary())
     return result
 
 
 async def purge_forever(
-    settings: Settings, store: CallStore, *, clock: Callable[[], float] = time.time
+    settings: Settings,
+    store: CallStore,
+    *,
+    live: LiveCalls | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Runs in the app's lifespan: once at start, then every ``PURGE_INTERVAL_S``; a failure is logged and
     retried next time, never fatal to calls."""
     while True:
         try:
-            await purge(settings, store, now=clock())
+            await purge(settings, store, now=clock(), live=live)
         except Exception:
             log.exception("retention_purge_failed")
         await asyncio.sleep(settings.purge_interval_s)

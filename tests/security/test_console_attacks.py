@@ -224,3 +224,18 @@ def test_ready_detail_only_behind_the_login(operator: TestClient[object]) -> Non
     detail = operator.get("/ready").json()
     assert detail["signatures"] == "disabled"
     assert CALLER not in str(detail)
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_dictated_digits_in_the_console_follow_the_setting(tmp_path: Path, mask: bool) -> None:
+    iban = "DE89 3704 0044 0532 0130 00"
+    with console_client(settings_for(tmp_path, console_mask_digits=mask)) as client:
+        log_in(client, CONSOLE_PASSWORD)
+        sink = client.app.state.ctx.sink
+        sink.publish(CallStarted(call_sid="CAiban", caller="+49******78"))
+        sink.publish(TranscriptEvent(call_sid="CAiban", role="caller", text=f"Meine IBAN ist {iban}", turn=1))
+        page = client.get("/console/calls/CAiban").text
+        document = client.get("/console/calls/CAiban/transcript.json").text
+        for shown in (page, document):
+            assert ("3704 0044" in shown) is not mask
+            assert "Meine IBAN ist DE89" in shown

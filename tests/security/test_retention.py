@@ -120,8 +120,10 @@ async def test_a_whole_recorded_call_is_forgotten_by_the_callers_number(tmp_path
         console: Console = bot.ctx.extras[Console.EXTRAS_KEY]
         path = recording_path(tmp_path / "recordings", session.call_sid)
         assert path.is_file()
-        result = await forget(bot.ctx.settings, console.store, CALLER)
+        assert console.hub.live.get(session.call_sid) is not None
+        result = await forget(bot.ctx.settings, console.store, CALLER, live=console.hub.live)
         assert result.calls == 1
         assert result.recordings == 1
         assert not path.exists()
         assert await console.store.load_call(session.call_sid) is None
+        assert console.hub.live.get(session.call_sid) is None  # gone from the history list too
