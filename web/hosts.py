@@ -23,6 +23,8 @@ log = structlog.get_logger()
 
 MAX_BODY_BYTES = 1 << 20
 """No route takes more: refused by its declared length before routing, and by Litestar while reading."""
+OPEN_PATHS = frozenset({"/health"})
+"""Answered under any host name: a container probe asks by the pod's address, and liveness tells nothing."""
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -74,7 +76,7 @@ def host_check_middleware(check: HostCheck) -> Any:
                 await app(scope, receive, send)
                 return
             host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
-            if not check.allows(host):
+            if not check.allows(host) and scope.get("path") not in OPEN_PATHS:
                 log.warning("host_refused", path=scope.get("path", ""), host=(host or "")[:100])
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})

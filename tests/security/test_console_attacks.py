@@ -98,6 +98,7 @@ def test_a_foreign_host_header_is_refused_everywhere(operator: TestClient[object
             evil.websocket_connect("/console/phone", headers={"host": host}) as ws,
         ):
             ws.receive_text()
+    assert evil.get("/health", headers={"host": "10.0.0.5:8000"}).status_code == 200  # probes by address
     # even the operator's valid cookie does not help a page served under a foreign name
     assert operator.get("/console", headers={"host": "evil.example"}).status_code == 421
     still_fine(operator)
