@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media.errors import ConfigError
@@ -134,6 +134,15 @@ class Settings(BaseSettings):
     def _dtmf_actions_parse(cls, v: str) -> str:
         parse_dtmf_actions(v)
         return v
+
+    @model_validator(mode="after")
+    def _objection_digit_is_free(self) -> Settings:
+        digit = self.recording_objection_digit
+        if self.record_calls and digit and digit in self.dtmf_action_map:
+            raise ValueError(
+                f"RECORDING_OBJECTION_DIGIT {digit} is also in DTMF_ACTIONS: one key cannot do both"
+            )
+        return self
 
     # --- derived ---------------------------------------------------------------------------------------
     @property

@@ -96,3 +96,14 @@ def test_objection_phrases_match_whole_words_in_any_spelling(tmp_path: Path) -> 
     recorder.caller(b"\xff" * 8000)  # later frames are not written anywhere
     recorder.close()
     assert not recorder.path.exists()
+
+
+def test_the_objection_digit_cannot_also_be_a_dtmf_action() -> None:
+    import pytest
+
+    from media.errors import ConfigError
+    from web.settings import load_settings
+
+    with pytest.raises(ConfigError, match="RECORDING_OBJECTION_DIGIT"):
+        load_settings(None, record_calls=True, dtmf_actions="9=hangup", recording_objection_digit="9")
+    load_settings(None, record_calls=False, dtmf_actions="9=hangup", recording_objection_digit="9")
