@@ -102,6 +102,11 @@ def check(env_file: Path, as_json: bool) -> None:
         )
     if not settings.public_url:
         problems.append("PUBLIC_URL is not set: Twilio cannot be told where to stream (/voice needs it)")
+    refused = not (settings.signatures_enabled or settings.host_is_loopback or settings.allow_unsigned)
+    if refused:
+        problems.append(
+            f"HOST={settings.host} without TWILIO_AUTH_TOKEN: serve refuses to start (ALLOW_UNSIGNED=1)"
+        )
     report = {
         "config": config,
         "providers": providers.describe(),
@@ -123,7 +128,7 @@ def check(env_file: Path, as_json: bool) -> None:
             click.echo(f"note: {note}")
         for problem in problems:
             click.echo(f"problem: {problem}")
-    sys.exit(1 if not providers.ready else 0)
+    sys.exit(1 if not providers.ready or refused else 0)
 
 
 @main.command()
