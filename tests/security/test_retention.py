@@ -112,11 +112,11 @@ def test_cli_purge_and_forget_report_what_they_deleted(
 async def test_a_whole_recorded_call_is_forgotten_by_the_callers_number(tmp_path: Path) -> None:
     async with running_bot(tmp_path, record_calls=True) as bot:
         async with place_call(bot.base_url, public_url=PUBLIC_URL, caller=CALLER) as call:
-            await call.wait_for_audio()
-            await call.play_out()
+            await call.wait_for_audio(timeout_s=15)
+            await call.play_out(timeout_s=15)
             session = bot.sessions[0]
             await call.send_silence(600)
-        await call.wait_for(lambda: session.state is CallState.HANGUP)
+        await call.wait_for(lambda: session.state is CallState.HANGUP, timeout_s=15)
         console: Console = bot.ctx.extras[Console.EXTRAS_KEY]
         path = recording_path(tmp_path / "recordings", session.call_sid)
         assert path.is_file()

@@ -49,7 +49,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
 async def a_real_call_still_works(bot: Bot) -> None:
     """Other calls are unaffected: a properly signed call is answered and greeted."""
     async with place_call(bot.base_url, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN, caller=CALLER) as call:
-        await call.wait_for_audio()
+        await call.wait_for_audio(timeout_s=15)
 
 
 async def post(
@@ -173,19 +173,19 @@ async def test_forged_replayed_and_foreign_stream_tokens_are_refused(bot: Bot) -
     first, second = "CA" + "6" * 32, "CA" + "7" * 32
     twiml_a, twiml_b = await _twiml(bot, first), await _twiml(bot, second)
     forged = await _stream(bot, first, {**twiml_a.parameters, "token": "forged"})
-    await forged.wait_closed()
+    await forged.wait_closed(timeout_s=15)
     foreign = await _stream(bot, second, dict(twiml_a.parameters))  # call A's token on call B
-    await foreign.wait_closed()
+    await foreign.wait_closed(timeout_s=15)
     # a forged or foreign attempt uses the token up: the genuine stream of call A is refused too ...
     replay = await _stream(bot, first, dict(twiml_a.parameters))
-    await replay.wait_closed()
+    await replay.wait_closed(timeout_s=15)
     assert bot.sessions == []  # no session was ever created for any of them
     # ... so does a replay after a genuine use
     twiml_c = await _twiml(bot, "CA" + "8" * 32)
     genuine = await _stream(bot, "CA" + "8" * 32, dict(twiml_c.parameters))
-    await genuine.wait_for_audio()
+    await genuine.wait_for_audio(timeout_s=15)
     replayed = await _stream(bot, "CA" + "8" * 32, dict(twiml_c.parameters))
-    await replayed.wait_closed()
+    await replayed.wait_closed(timeout_s=15)
     assert len(bot.sessions) == 1
     await genuine.hang_up()
     del twiml_b
@@ -200,7 +200,7 @@ async def test_an_unsigned_voice_flood_cannot_refuse_real_calls(tmp_path: Path) 
             assert twiml.stream_url is not None, n  # never the apology
         assert edge.tokens.outstanding == 5
         async with place_call(bot.base_url, public_url=PUBLIC_URL, caller=CALLER) as call:
-            await call.wait_for_audio()
+            await call.wait_for_audio(timeout_s=15)
 
 
 async def _twiml_unsigned(bot: Bot, call_sid: str) -> TwiML:
