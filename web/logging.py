@@ -27,10 +27,12 @@ _PHONE_KEYS = {"caller", "from_", "from", "to", "called", "number", "transfer_nu
 _MAX_DEPTH = 6
 
 
-_SAFE_KEYS = frozenset(
-    {"call_sid", "stream_sid", "timestamp", "level", "logger", "trigger", "source", "dest"}
-)
-"""Values we set ourselves from ids, clocks and state names: never personal data, skipped for speed."""
+_OWN_KEYS = frozenset({"timestamp", "level", "logger"})
+"""Set by the logging pipeline itself: never personal data, skipped for speed."""
+_ID_KEYS = frozenset({"call_sid", "stream_sid", "trigger", "source", "dest"})
+_ID_SHAPE = re.compile(r"[A-Za-z][A-Za-z_]?[0-9A-Za-z_]{0,62}")
+"""Ids and state names, skipped when shaped like one (``CA…``, ``listening``); a call id taken from an
+unverified request may be anything, so other values are masked as usual."""
 _SIX_DIGITS = re.compile(r"\d(?:\D?\d){5}")
 
 
@@ -81,7 +83,9 @@ class SecretMasker:
         self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in list(event_dict.items()):
-            if key in _SAFE_KEYS or key in ("exc_info", "_record", "_from_structlog"):
+            if key in _OWN_KEYS or key in ("exc_info", "_record", "_from_structlog"):
+                continue
+            if key in _ID_KEYS and isinstance(value, str) and _ID_SHAPE.fullmatch(value):
                 continue
             event_dict[key] = _mask_value(key, value, self._secrets)
         return event_dict

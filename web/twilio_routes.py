@@ -37,16 +37,15 @@ MAX_BODY = 64 * 1024
 """Twilio's webhook bodies are a few hundred bytes; anything far larger is not Twilio."""
 
 
-async def _json_items(request: Request[Any, Any, Any]) -> tuple[str, list[tuple[str, str]]]:
-    raw = await request.body()
+def _json_items(text: str) -> list[tuple[str, str]]:
+    """Parsed only after its signature checked out: untrusted JSON is never walked."""
     try:
-        text = raw.decode("utf-8")
         data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except json.JSONDecodeError:
         raise ClientException("the body is not JSON") from None
     if not isinstance(data, dict):
         raise ClientException("the JSON body is not an object")
-    return text, [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in data.items()]
+    return [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in data.items()]
 
 
 async def _signed_form(request: Request[Any, Any, Any], edge: TwilioEdge, path: str) -> dict[str, str]:
@@ -59,8 +58,12 @@ async def _signed_form(request: Request[Any, Any, Any], edge: TwilioEdge, path: 
     signature = request.headers.get(SIGNATURE_HEADER)
     settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
     if request.content_type[0] == "application/json":
-        body, items = await _json_items(request)
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClientException("the body is not UTF-8") from None
         valid = edge.signatures.check_json(path, query, body, signature, settings_header=settings_header)
+        items = _json_items(body) if valid else []
     else:
         form = await request.form()
         items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
