@@ -22,6 +22,12 @@ from media.recording import StereoRecorder
 log = structlog.get_logger()
 
 RECORDING_STOPPED = "recording_stopped"
+PROMPT_NOTE = (
+    "Dieses Gespräch wird aufgezeichnet, und der Anrufer wurde darauf hingewiesen. Widerspricht er der "
+    "Aufzeichnung, ist sie bereits beendet und gelöscht: Bestätigen Sie ihm das in einem kurzen Satz."
+)
+"""Appended to the system prompt when recording: the language model confirms an objection in words (the
+watcher has already acted on it; the scripted FAQ dialogue does not say it)."""
 
 
 def with_recording_notice(catalogue: PhraseCatalogue, notice: str) -> PhraseCatalogue:

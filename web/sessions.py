@@ -14,7 +14,7 @@ from media.privacy import caller_hash
 from media.recording import StereoRecorder, recording_path
 from media.transport import CallControl, CallTransport, StreamStart
 from media.turns import TurnConfig
-from web.consent import ConsentWatch
+from web.consent import PROMPT_NOTE, ConsentWatch
 from web.context import NOTE_CALLER, AppContext, SessionFactory
 from web.keys import instance_secret
 from web.settings import Settings
@@ -65,7 +65,8 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
         llm=providers.llm,
         tts=providers.tts,
         lines=providers.catalogue,
-        system_prompt=system_prompt(company, profile.facts() if profile is not None else ""),
+        system_prompt=system_prompt(company, profile.facts() if profile is not None else "")
+        + (f"\n\n{PROMPT_NOTE}" if ctx.settings.record_calls else ""),
         cached_audio=providers.cached_phrase,
         backup_tts=providers.backup_tts,
     )

@@ -66,6 +66,8 @@ async def test_voice_objection_stops_and_deletes_the_recording_and_the_call_goes
             # the call is not left in silence: the bot still answers the turn
             await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=15)
             await call.play_out(timeout_s=15)
+            system = bot.behaviour.requests_to("chat")[-1].body["messages"][0]["content"]
+            assert "Widerspricht er der Aufzeichnung" in system  # so the model confirms it in words
         await call.wait_closed(timeout_s=15)
     assert not path.exists()  # closing the session did not write a new file
 
