@@ -92,23 +92,42 @@ class FakeBehaviour:
     elevenlabs_api_key: str | None = None
     """The ``xi-api-key`` the ElevenLabs fake accepts; ``None`` accepts any non-empty one."""
     requests: list[RecordedRequest] = field(default_factory=list)
+    per_model: dict[tuple[Endpoint, str], EndpointBehaviour] = field(default_factory=dict)
+    """Behaviour for one model only (e.g. the primary chat model fails, the fallback model answers)."""
 
-    def endpoint(self, name: Endpoint) -> EndpointBehaviour:
+    def endpoint(self, name: Endpoint, model: str | None = None) -> EndpointBehaviour:
+        """What a request to ``name`` for ``model`` gets: the model's own if set, else the endpoint's."""
+        if model is not None and (name, model) in self.per_model:
+            return self.per_model[(name, model)]
         result: EndpointBehaviour = getattr(self, name)
         return result
 
-    def inject(self, endpoint: Endpoint, fault: Fault | str, count: int = 1) -> None:
-        """Makes the next ``count`` requests to ``endpoint`` fail with ``fault`` (``count=-1``: all)."""
-        target = self.endpoint(endpoint)
+    def _own(self, endpoint: Endpoint, model: str | None) -> EndpointBehaviour:
+        if model is None:
+            return self.endpoint(endpoint)
+        return self.per_model.setdefault((endpoint, model), EndpointBehaviour())
+
+    def inject(
+        self, endpoint: Endpoint, fault: Fault | str, count: int = 1, *, model: str | None = None
+    ) -> None:
+        """Makes the next ``count`` requests to ``endpoint`` fail with ``fault`` (``count=-1``: all).
+
+        With ``model`` only requests naming that model fail; the others keep the endpoint's behaviour.
+        """
+        target = self._own(endpoint, model)
         target.fault = Fault(fault)
         target.fault_remaining = count
 
     def clear_faults(self) -> None:
         for name in ("stt", "chat", "tts"):
             self.endpoint(name).fault = None
+        for behaviour in self.per_model.values():
+            behaviour.fault = None
 
-    def pace(self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0) -> None:
-        self.endpoint(endpoint).pacing = Pacing(ttfb_ms, per_token_ms)
+    def pace(
+        self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0, model: str | None = None
+    ) -> None:
+        self._own(endpoint, model).pacing = Pacing(ttfb_ms, per_token_ms)
 
     def next_transcript(self) -> str:
         return self.transcripts.popleft() if self.transcripts else self.default_transcript
