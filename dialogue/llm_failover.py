@@ -22,6 +22,7 @@ import structlog
 from dialogue.llm import LanguageModel, Message, ReplyPart, ToolSpec
 from media.budget import classify
 from media.errors import ProviderError
+from media.stt_failover import chain_name
 
 log = structlog.get_logger()
 
@@ -79,7 +80,7 @@ class FailoverLanguageModel:
             raise ValueError("FailoverLanguageModel needs at least one model")
         self.models = tuple(models)
         self.hedge_after_s = hedge_after_s
-        self.name = " → ".join(dict.fromkeys(m.name for m in self.models))
+        self.name = chain_name(e.name for e in self.models)
 
     def stream_reply(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec]

@@ -70,6 +70,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     """Parsed JSON body, or the multipart form fields (the uploaded file as its size in ``file_bytes``)."""
+    client_port: int = 0
+    """The client's TCP port: requests over one kept-alive connection share it."""
 
 
 DEFAULT_TRANSCRIPT = "Ich möchte bitte meinen Zählerstand durchgeben."

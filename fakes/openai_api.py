@@ -59,7 +59,7 @@ async def _common_fault(ex: Exchange, fault: Fault | None) -> bool:
 async def _transcribe(ex: Exchange, behaviour: FakeBehaviour) -> None:
     form = await ex.form()
     form.pop("file_data", None)
-    behaviour.requests.append(RecordedRequest("stt", ex.path, _masked(ex.headers), form))
+    behaviour.requests.append(RecordedRequest("stt", ex.path, _masked(ex.headers), form, ex.client_port))
     conduct = behaviour.endpoint("stt", str(form.get("model", "")))
     fault = conduct.take_fault()
     if not await ex.pause(conduct.pacing.ttfb_ms) or await _common_fault(ex, fault):
@@ -104,7 +104,7 @@ async def _transcribe_stream(ex: Exchange, conduct: EndpointBehaviour, text: str
 
 async def _chat(ex: Exchange, behaviour: FakeBehaviour) -> None:
     body = await ex.json()
-    behaviour.requests.append(RecordedRequest("chat", ex.path, _masked(ex.headers), body))
+    behaviour.requests.append(RecordedRequest("chat", ex.path, _masked(ex.headers), body, ex.client_port))
     conduct = behaviour.endpoint("chat", str(body.get("model", "")))
     fault = conduct.take_fault()
     if not await ex.pause(conduct.pacing.ttfb_ms) or await _common_fault(ex, fault):

@@ -15,7 +15,7 @@ same request would fail the same way, so those are skipped. The overall deadline
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import structlog
 
@@ -26,6 +26,13 @@ from media.speech import SpeechToText, Transcript, Utterance
 log = structlog.get_logger()
 
 
+def chain_name(names: Iterable[str]) -> str:
+    """``"a → b"``, with ``(hedged)`` where an engine is asked twice: what ``voicebot check`` shows."""
+    listed = list(names)
+    unique = list(dict.fromkeys(listed))
+    return " → ".join(unique) + (" (hedged)" if len(unique) < len(listed) else "")
+
+
 class FailoverSpeechToText:
     """``engines[0]`` first; each later engine after a failure or ``hedge_after_s`` without an answer."""
 
@@ -34,7 +41,7 @@ class FailoverSpeechToText:
             raise ValueError("FailoverSpeechToText needs at least one engine")
         self.engines = tuple(engines)
         self.hedge_after_s = hedge_after_s
-        self.name = " → ".join(dict.fromkeys(e.name for e in self.engines))
+        self.name = chain_name(e.name for e in self.engines)
 
     async def transcribe(self, utterance: Utterance) -> Transcript:
         loop = asyncio.get_running_loop()

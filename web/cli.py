@@ -189,4 +189,5 @@ def _secrets(settings: Settings) -> list[str]:
         settings.elevenlabs_api_key.get_secret_value(),
         settings.twilio_auth_token.get_secret_value(),
         settings.console_password.get_secret_value(),
+        settings.llm_fallback_api_key.get_secret_value(),
     ]
