@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     # --- provider time budgets (seconds) ----------------------------------------------------------------
     stt_timeout_s: float = Field(3.0, gt=0)
-    llm_first_token_timeout_s: float = Field(2.0, gt=0)
+    llm_first_token_timeout_s: float = Field(1.5, gt=0)
     llm_total_timeout_s: float = Field(15.0, gt=0)
     tts_first_byte_timeout_s: float = Field(1.5, gt=0)
     provider_failures_before_handover: int = Field(3, ge=1)
