@@ -14,6 +14,8 @@ and the bot's public call events, so the matrix runs against any session impleme
   or ``silence``.
 - *next turn*: the fault cleared, does the following question get a real answer (and how fast)?
 - *tasks left*: the bot's own asyncio tasks still alive after the call ended (should be 0).
+- *requests*: requests to the faulted stage during the faulted turn (``a/b``: per model, primary first),
+  which shows retries, hedges and fallbacks at work.
 
 Scopes: ``once`` fails only the next request of the stage (a flaky provider: hedges and retries can save the
 turn); ``down`` fails every request (a provider outage: STT and TTS on their whole endpoint, the LLM on the
@@ -94,6 +96,8 @@ class Cell:
     stage: str
     fault: str
     scope: str
+    requests: str
+    """Requests to the faulted stage's endpoint during the faulted turn, by model where there are several."""
     faulted: Turn
     following: Turn
     tasks_left: int
@@ -169,8 +173,12 @@ async def one_call(
         await settle(call, events)
         if fault is not None:
             inject(behaviour, stage, fault, scope)
+        seen = len(behaviour.requests)
         faulted = await ask(call, events, question)
         behaviour.clear_faults()
+        endpoint = STAGES.get(stage, "chat")
+        asked = [str(r.body.get("model", "")) for r in behaviour.requests[seen:] if r.endpoint == endpoint]
+        requests = "/".join(str(asked.count(m)) for m in dict.fromkeys(asked)) or "0"
         following = await ask(call, events, question)
     # The bot finishes its side of the hang-up on its own time; give it up to 5 s (the call is over).
     loop = asyncio.get_running_loop()
@@ -178,10 +186,12 @@ async def one_call(
     while (not events.ended(call.call_sid) or bot_tasks() - before) and loop.time() < give_up:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     left = len(bot_tasks() - before)
-    return Cell(stage, fault.value if fault else "-", scope, faulted, following, left)
+    return Cell(stage, fault.value if fault else "-", scope, requests, faulted, following, left)
 
 
-def bot_settings(fake: FakeEndpoints, data_dir: Path, *, failover: bool, local_stt: bool) -> Settings:
+def bot_settings(
+    fake: FakeEndpoints, data_dir: Path, *, failover: bool, local_stt: bool, overrides: Sequence[str] = ()
+) -> Settings:
     values: dict[str, Any] = {
         "openai_api_key": "sk-bench",
         "openai_base_url": fake.openai_base_url,
@@ -202,6 +212,9 @@ def bot_settings(fake: FakeEndpoints, data_dir: Path, *, failover: bool, local_s
         values |= {"llm_fallback_model": FALLBACK_MODEL, "stt_local_fallback": local_stt}
     else:
         values |= {"stt_hedge_after_s": 0, "llm_hedge_after_s": 0}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        values[key.strip().lower()] = value
     return Settings.model_validate(values)
 
 
@@ -221,7 +234,7 @@ def _ms(value: float | None) -> str:
 
 def table(cells: Sequence[Cell]) -> str:
     head = (
-        f"{'stage':5s} {'fault':9s} {'scope':5s} | {'first audio ms':>14s}  {'heard':44s} | "
+        f"{'stage':5s} {'fault':9s} {'scope':5s} {'requests':>8s} | {'first audio ms':>14s}  {'heard':44s} | "
         f"{'next turn':9s} {'ms':>6s} | {'tasks left':>10s}"
     )
     rows = [head, "-" * len(head)]
@@ -229,8 +242,8 @@ def table(cells: Sequence[Cell]) -> str:
         ok = "ok" if c.following.heard == "answer" else "FAILED"
         first = _ms(c.faulted.latency_s)
         rows.append(
-            f"{c.stage:5s} {c.fault:9s} {c.scope:5s} | {first:>14s}  {c.faulted.heard:44s} | "
-            f"{ok:9s} {_ms(c.following.latency_s)} | {c.tasks_left:10d}"
+            f"{c.stage:5s} {c.fault:9s} {c.scope:5s} {c.requests:>8s} | {first:>14s}  "
+            f"{c.faulted.heard:44s} | {ok:9s} {_ms(c.following.latency_s)} | {c.tasks_left:10d}"
         )
     return "\n".join(rows)
 
@@ -240,8 +253,6 @@ async def run(args: argparse.Namespace) -> list[Cell]:
     behaviour.pace("stt", ttfb_ms=300)
     behaviour.pace("chat", ttfb_ms=350, per_token_ms=20)
     behaviour.pace("tts", ttfb_ms=150, per_token_ms=20)
-    for model in (PRIMARY_MODEL, FALLBACK_MODEL):
-        behaviour.pace("chat", ttfb_ms=350, per_token_ms=20, model=model)
     events = Events()
     cells: list[tuple[str, Fault | None, str]] = [("-", None, "-")]
     cells += [
@@ -253,7 +264,9 @@ async def run(args: argparse.Namespace) -> list[Cell]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         async with run_fake_providers(behaviour, speech=False) as fake:
-            settings = bot_settings(fake, Path(tmp), failover=not args.no_failover, local_stt=args.local_stt)
+            settings = bot_settings(
+                fake, Path(tmp), failover=not args.no_failover, local_stt=args.local_stt, overrides=args.set
+            )
             app = create_app(settings)
             app.state.ctx.add_sink(events)
             async with serve_loopback(app, name="bot", lifespan="on", ws_max_size=1 << 20) as port:
@@ -272,12 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scopes", type=lambda s: s.split(","), default=["once", "down"])
     parser.add_argument("--no-failover", action="store_true", help="hedges and the fallback model off")
     parser.add_argument("--local-stt", action="store_true", help="STT_LOCAL_FALLBACK=true")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a bot setting")
     args = parser.parse_args(argv)
     logging.getLogger("transitions").setLevel(logging.WARNING)
     configure_logging(fmt="console", level="error")
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # the fakes' resets are the point here
     print(f"machine: {machine()}")
     print("providers (fakes): STT 300 ms, LLM first token 350 ms, TTS first byte 150 ms; end of turn 500 ms")
-    print(f"failover: {'off' if args.no_failover else 'on'}; local STT fallback: {args.local_stt}\n")
+    print(f"failover: {'off' if args.no_failover else 'on'}; local STT fallback: {args.local_stt}")
+    print(f"settings: {', '.join(args.set) or 'defaults'}\n")
     started = time.monotonic()
     cells = asyncio.run(run(args))
     print()

@@ -95,14 +95,26 @@ class FakeBehaviour:
     """The ``xi-api-key`` the ElevenLabs fake accepts; ``None`` accepts any non-empty one."""
     requests: list[RecordedRequest] = field(default_factory=list)
     per_model: dict[tuple[Endpoint, str], EndpointBehaviour] = field(default_factory=dict)
-    """Behaviour for one model only (e.g. the primary chat model fails, the fallback model answers)."""
+    """Faults (and pacing, where set) for one model only: the primary model fails, the fallback answers."""
+    paced_models: set[tuple[Endpoint, str]] = field(default_factory=set)
 
-    def endpoint(self, name: Endpoint, model: str | None = None) -> EndpointBehaviour:
-        """What a request to ``name`` for ``model`` gets: the model's own if set, else the endpoint's."""
-        if model is not None and (name, model) in self.per_model:
-            return self.per_model[(name, model)]
+    def endpoint(self, name: Endpoint) -> EndpointBehaviour:
         result: EndpointBehaviour = getattr(self, name)
         return result
+
+    def conduct(self, name: Endpoint, model: str | None = None) -> tuple[Fault | None, Pacing]:
+        """The fault (if any) and pacing one request to ``name`` for ``model`` gets.
+
+        A model's own fault comes first, then the endpoint's; pacing is the model's if it was paced on its
+        own, else the endpoint's. So endpoint-wide and per-model injections never hide each other.
+        """
+        base = self.endpoint(name)
+        own = self.per_model.get((name, model)) if model is not None else None
+        fault = own.take_fault() if own is not None else None
+        if fault is None:
+            fault = base.take_fault()
+        paced = own is not None and (name, model) in self.paced_models
+        return fault, own.pacing if paced and own is not None else base.pacing
 
     def _own(self, endpoint: Endpoint, model: str | None) -> EndpointBehaviour:
         if model is None:
@@ -130,6 +142,8 @@ class FakeBehaviour:
         self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0, model: str | None = None
     ) -> None:
         self._own(endpoint, model).pacing = Pacing(ttfb_ms, per_token_ms)
+        if model is not None:
+            self.paced_models.add((endpoint, model))
 
     def next_transcript(self) -> str:
         return self.transcripts.popleft() if self.transcripts else self.default_transcript

@@ -156,6 +156,8 @@ def _pick_stt(
             model=settings.openai_stt_model,
             prompt=profile.stt_prompt(),
             timeout_s=settings.stt_timeout_s,
+            # With a hedge, the hedge is the second attempt (over another connection, and also on a hang).
+            max_attempts=1 if settings.stt_hedge_after_s > 0 else 2,
         )
         p.stt = _stt_failover(settings, p, cloud, profile)
         return
@@ -246,11 +248,14 @@ def _pick_llm(
 ) -> None:
     choice = settings.llm_provider
     if choice in ("auto", "openai") and client is not None:
+        failover = settings.llm_hedge_after_s > 0 or _llm_fallback_configured(settings)
         primary = OpenAILanguageModel(
             client,
             model=settings.openai_llm_model,
             first_token_timeout_s=settings.llm_first_token_timeout_s,
             total_timeout_s=settings.llm_total_timeout_s,
+            # With a fallback, a failed first attempt goes straight to it instead of the same model again.
+            max_attempts=1 if failover else 2,
         )
         p.llm = _llm_failover(settings, p, client, primary)
         return
@@ -260,6 +265,14 @@ def _pick_llm(
     p.llm = ScriptedLanguageModel(profile)
     if choice == "auto":
         p.missing.append("OPENAI_API_KEY is not set: answers come from the business profile's FAQ (scripted)")
+
+
+def _llm_fallback_configured(settings: Settings) -> bool:
+    return bool(
+        settings.llm_fallback_model
+        or settings.llm_fallback_base_url
+        or settings.llm_fallback_api_key.get_secret_value()
+    )
 
 
 def _llm_failover(
@@ -273,8 +286,7 @@ def _llm_failover(
     fallback_model = settings.llm_fallback_model or settings.openai_llm_model
     fallback_key = settings.llm_fallback_api_key.get_secret_value()
     other_endpoint = bool(settings.llm_fallback_base_url or fallback_key)
-    fallback_configured = other_endpoint or bool(settings.llm_fallback_model)
-    if settings.llm_hedge_after_s <= 0 and not fallback_configured:
+    if settings.llm_hedge_after_s <= 0 and not _llm_fallback_configured(settings):
         return primary
     clients = (
         _openai_clients(settings, p, api_key=fallback_key, base_url=settings.llm_fallback_base_url)
