@@ -43,6 +43,20 @@ class FailoverSpeechToText:
         self.hedge_after_s = hedge_after_s
         self.name = chain_name(e.name for e in self.engines)
 
+    async def warm(self) -> None:
+        """Loads what the engines load lazily (the local model), so a failover never waits for it."""
+        for engine in self.engines:
+            warm = getattr(engine, "warm", None)
+            if warm is not None:
+                await warm()
+
+    def start_loading(self) -> None:
+        """Starts background loading in the engines that offer it (the local engine, at server start-up)."""
+        for engine in dict.fromkeys(self.engines):
+            start = getattr(engine, "start_loading", None)
+            if start is not None:
+                start()
+
     async def transcribe(self, utterance: Utterance) -> Transcript:
         loop = asyncio.get_running_loop()
         running: dict[asyncio.Task[Transcript], int] = {}

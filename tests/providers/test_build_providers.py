@@ -238,3 +238,12 @@ async def test_a_big_process_spreads_its_requests_over_small_pools(
     assert len(ports) == clients
     assert set(ports.values()) == {2}
     await providers.aclose()
+
+
+async def test_the_local_engine_can_back_the_cloud_stt(tmp_path: Path, fake: FakeEndpoints) -> None:
+    providers = build_providers(cloud(tmp_path, fake, stt_local_fallback=True))
+    if importlib.util.find_spec("faster_whisper") is None:
+        assert any("STT_LOCAL_FALLBACK" in n for n in providers.missing)
+    else:
+        assert providers.describe()["stt"].startswith("openai:gpt-4o-mini-transcribe → faster-whisper:")
+    await providers.aclose()

@@ -270,3 +270,18 @@ async def test_llm_consumer_stopping_early_closes_the_winner(
     assert await anext(stream) == TextDelta("Guten")
     await stream.aclose()  # type: ignore[attr-defined]
     assert other_tasks() <= before
+
+
+# --- the fakes' per-model behaviour the tests above rely on -------------------------------------------------
+
+
+async def test_an_endpoint_fault_reaches_a_model_with_behaviour_of_its_own(
+    fake: FakeEndpoints, openai_client: AsyncOpenAI
+) -> None:
+    """A model paced or faulted on its own must not hide faults injected for the whole endpoint."""
+    fake.behaviour.pace("chat", ttfb_ms=1, model=PRIMARY)
+    fake.behaviour.inject("chat", Fault.RATE_LIMIT, count=1)
+    with pytest.raises(ProviderError) as caught:
+        await reply(OpenAILanguageModel(openai_client, model=PRIMARY, max_attempts=1))
+    assert caught.value.status == 429
+    assert await reply(OpenAILanguageModel(openai_client, model=PRIMARY, max_attempts=1))
