@@ -8,15 +8,18 @@ the VAD and the detector take the same branches as on a call. A listening call i
 
 from __future__ import annotations
 
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from media.codec import FRAME_BYTES, array_to_ulaw, pcm16_to_ulaw, ulaw_to_array, ulaw_to_pcm16
 from media.echo import EchoGate, level_db
 from media.espeak import synthesize_pcm16
+from media.recording import StereoRecorder
 from media.turns import TurnConfig, TurnDetector
 from media.vad import WebRtcVad
 
@@ -50,6 +53,20 @@ def _per_frame_us(step: Callable[[bytes], object], frames: list[bytes], repeat: 
             step(f)
         best = min(best, (time.process_time() - start) / len(frames) * 1e6)
     return best
+
+
+def _recorder_us(frames: list[bytes]) -> float:
+    """The stereo call recording's cost per caller frame, with a 100 ms bot chunk every fifth frame."""
+    bot_chunk = frames[0] * 5
+    with tempfile.TemporaryDirectory() as tmp, StereoRecorder(Path(tmp) / "bench.wav") as rec:
+        count = iter(range(10**9))
+
+        def step(f: bytes) -> None:
+            rec.caller(f)
+            if next(count) % 5 == 0:
+                rec.bot(bot_chunk)
+
+        return _per_frame_us(step, frames)
 
 
 def main() -> None:
@@ -106,6 +123,8 @@ def main() -> None:
 
     speak_us = _per_frame_us(push_with_reference, frames)
     rows.append(("TOTAL bot speaking: push + play_reference", speak_us))
+
+    rows.append(("recording: StereoRecorder (bot every 5th frame)", _recorder_us(frames)))
 
     audio_s = len(frames) * 0.02
     print(

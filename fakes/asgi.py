@@ -37,6 +37,8 @@ class Exchange:
         self.path: str = scope["path"]
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        client = scope.get("client")
+        self.client_port: int = int(client[1]) if client else 0
         self._body: bytes | None = None
 
     async def body(self) -> bytes:

@@ -72,6 +72,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     """Parsed JSON body, or the multipart form fields (the uploaded file as its size in ``file_bytes``)."""
+    client_port: int = 0
+    """The client's TCP port: requests over one kept-alive connection share it."""
 
 
 DEFAULT_TRANSCRIPT = "Ich möchte bitte meinen Zählerstand durchgeben."
@@ -97,23 +99,56 @@ class FakeBehaviour:
     clips: ClipRegistry = field(default_factory=ClipRegistry)
     """Caller clips by text: a transcription answers with the words of the clips in its audio, so a test
     sees whether a whole turn or half of it reached STT. Empty (or no clip in the audio): the queue."""
+    per_model: dict[tuple[Endpoint, str], EndpointBehaviour] = field(default_factory=dict)
+    """Faults (and pacing, where set) for one model only: the primary model fails, the fallback answers."""
+    paced_models: set[tuple[Endpoint, str]] = field(default_factory=set)
 
     def endpoint(self, name: Endpoint) -> EndpointBehaviour:
         result: EndpointBehaviour = getattr(self, name)
         return result
 
-    def inject(self, endpoint: Endpoint, fault: Fault | str, count: int = 1) -> None:
-        """Makes the next ``count`` requests to ``endpoint`` fail with ``fault`` (``count=-1``: all)."""
-        target = self.endpoint(endpoint)
+    def conduct(self, name: Endpoint, model: str | None = None) -> tuple[Fault | None, Pacing]:
+        """The fault (if any) and pacing one request to ``name`` for ``model`` gets.
+
+        A model's own fault comes first, then the endpoint's; pacing is the model's if it was paced on its
+        own, else the endpoint's. So endpoint-wide and per-model injections never hide each other.
+        """
+        base = self.endpoint(name)
+        own = self.per_model.get((name, model)) if model is not None else None
+        fault = own.take_fault() if own is not None else None
+        if fault is None:
+            fault = base.take_fault()
+        paced = own is not None and (name, model) in self.paced_models
+        return fault, own.pacing if paced and own is not None else base.pacing
+
+    def _own(self, endpoint: Endpoint, model: str | None) -> EndpointBehaviour:
+        if model is None:
+            return self.endpoint(endpoint)
+        return self.per_model.setdefault((endpoint, model), EndpointBehaviour())
+
+    def inject(
+        self, endpoint: Endpoint, fault: Fault | str, count: int = 1, *, model: str | None = None
+    ) -> None:
+        """Makes the next ``count`` requests to ``endpoint`` fail with ``fault`` (``count=-1``: all).
+
+        With ``model`` only requests naming that model fail; the others keep the endpoint's behaviour.
+        """
+        target = self._own(endpoint, model)
         target.fault = Fault(fault)
         target.fault_remaining = count
 
     def clear_faults(self) -> None:
         for name in ("stt", "chat", "tts"):
             self.endpoint(name).fault = None
+        for behaviour in self.per_model.values():
+            behaviour.fault = None
 
-    def pace(self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0) -> None:
-        self.endpoint(endpoint).pacing = Pacing(ttfb_ms, per_token_ms)
+    def pace(
+        self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0, model: str | None = None
+    ) -> None:
+        self._own(endpoint, model).pacing = Pacing(ttfb_ms, per_token_ms)
+        if model is not None:
+            self.paced_models.add((endpoint, model))
 
     def next_transcript(self) -> str:
         return self.transcripts.popleft() if self.transcripts else self.default_transcript

@@ -72,7 +72,7 @@ async def handle(ex: Exchange, behaviour: FakeBehaviour, speech: SpeechSource) -
         return
     body = await ex.json()
     record = {**body, "voice_id": match["voice"], "query": dict(ex.query)}
-    behaviour.requests.append(RecordedRequest("tts", ex.path, _masked(ex.headers), record))
+    behaviour.requests.append(RecordedRequest("tts", ex.path, _masked(ex.headers), record, ex.client_port))
     conduct = behaviour.tts
     fault = conduct.take_fault()
     if not await ex.pause(conduct.pacing.ttfb_ms):

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from fakes.asgi import Exchange
-from fakes.behaviour import EndpointBehaviour, FakeBehaviour, FakeReply, Fault, RecordedRequest
+from fakes.behaviour import FakeBehaviour, FakeReply, Fault, Pacing, RecordedRequest
 
 _ERRORS = {
     Fault.RATE_LIMIT: (429, "Rate limit reached for requests", "requests", "rate_limit_exceeded"),
@@ -59,10 +59,9 @@ async def _common_fault(ex: Exchange, fault: Fault | None) -> bool:
 async def _transcribe(ex: Exchange, behaviour: FakeBehaviour) -> None:
     form = await ex.form()
     upload = form.pop("file_data", None)
-    behaviour.requests.append(RecordedRequest("stt", ex.path, _masked(ex.headers), form))
-    conduct = behaviour.stt
-    fault = conduct.take_fault()
-    if not await ex.pause(conduct.pacing.ttfb_ms) or await _common_fault(ex, fault):
+    behaviour.requests.append(RecordedRequest("stt", ex.path, _masked(ex.headers), form, ex.client_port))
+    fault, pacing = behaviour.conduct("stt", str(form.get("model", "")))
+    if not await ex.pause(pacing.ttfb_ms) or await _common_fault(ex, fault):
         return
     if "file_bytes" not in form or "model" not in form:
         await ex.respond_json(400, _error("Missing file or model.", "invalid_request_error", None))
@@ -72,7 +71,7 @@ async def _transcribe(ex: Exchange, behaviour: FakeBehaviour) -> None:
         await ex.respond(200, b'{"text": "' + text.encode()[:8], "application/json")
         return
     if form.get("stream") == "true":
-        await _transcribe_stream(ex, conduct, text, reset=fault is Fault.RESET)
+        await _transcribe_stream(ex, pacing, text, reset=fault is Fault.RESET)
         return
     if form.get("response_format") == "text":
         body = (text + "\n").encode()
@@ -90,13 +89,13 @@ async def _transcribe(ex: Exchange, behaviour: FakeBehaviour) -> None:
     await ex.respond(200, body, content_type)
 
 
-async def _transcribe_stream(ex: Exchange, conduct: EndpointBehaviour, text: str, *, reset: bool) -> None:
+async def _transcribe_stream(ex: Exchange, pacing: Pacing, text: str, *, reset: bool) -> None:
     await ex.start(200, "text/event-stream")
     for word in _tokens(text):
         await ex.write(_sse({"type": "transcript.text.delta", "delta": word}))
         if reset:
             return
-        if not await ex.pause(conduct.pacing.per_token_ms):
+        if not await ex.pause(pacing.per_token_ms):
             return
     await ex.write(_sse({"type": "transcript.text.done", "text": text}))
     await ex.end()
@@ -104,10 +103,9 @@ async def _transcribe_stream(ex: Exchange, conduct: EndpointBehaviour, text: str
 
 async def _chat(ex: Exchange, behaviour: FakeBehaviour) -> None:
     body = await ex.json()
-    behaviour.requests.append(RecordedRequest("chat", ex.path, _masked(ex.headers), body))
-    conduct = behaviour.chat
-    fault = conduct.take_fault()
-    if not await ex.pause(conduct.pacing.ttfb_ms) or await _common_fault(ex, fault):
+    behaviour.requests.append(RecordedRequest("chat", ex.path, _masked(ex.headers), body, ex.client_port))
+    fault, pacing = behaviour.conduct("chat", str(body.get("model", "")))
+    if not await ex.pause(pacing.ttfb_ms) or await _common_fault(ex, fault):
         return
     if not body.get("messages"):
         await ex.respond_json(400, _error("'messages' is required.", "invalid_request_error", None))
@@ -127,7 +125,7 @@ async def _chat(ex: Exchange, behaviour: FakeBehaviour) -> None:
         await ex.write(_sse(chunk))
         if fault is Fault.RESET and n >= 1:
             return
-        if not await ex.pause(conduct.pacing.per_token_ms):
+        if not await ex.pause(pacing.per_token_ms):
             return
     await ex.write(b"data: [DONE]\n\n")
     await ex.end()

@@ -24,8 +24,9 @@ from simulator.scenarios import SCENARIOS, Scenario
 async def _run(
     load: Any, *, quiet: bool, overhead_base_ms: float | None
 ) -> tuple[dict[str, Any], list[dict[str, object]]]:
+    from simulator.caller import FrameClock
+    from simulator.load import LoadConfig, LoadProgress, run_load
     from simulator.report import ProgressLine, distribution_ms, summarize
-    from simulator.scenarios import FrameClock, LoadConfig, LoadProgress, run_load
 
     assert isinstance(load, LoadConfig)
     t0, cpu0 = time.monotonic(), time.process_time()
@@ -180,11 +181,11 @@ def simulate(
 
     Exits 1 if any call failed or the bot broke the protocol.
     """
+    from simulator.load import LoadConfig
     from simulator.report import format_summary
     from simulator.scenarios import (
         DEFAULT_INTERRUPTION,
         DEFAULT_UTTERANCES,
-        LoadConfig,
         ScenarioConfig,
         Speech,
         WavError,

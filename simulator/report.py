@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from simulator.scenarios import CallResult, LoadProgress
+from simulator.load import CallResult, LoadProgress
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

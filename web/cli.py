@@ -238,6 +238,7 @@ def _secrets(settings: Settings) -> list[str]:
         settings.secret_key.get_secret_value(),
         settings.twilio_webhook_key.get_secret_value(),
         *_url_passwords(settings.database_url, settings.redis_url),
+        settings.llm_fallback_api_key.get_secret_value(),
     ]
 
 

@@ -21,12 +21,14 @@ from elevenlabs.client import AsyncElevenLabs
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
 
 from dialogue.llm import LanguageModel
+from dialogue.llm_failover import FailoverLanguageModel
 from dialogue.llm_openai import OpenAILanguageModel
 from dialogue.llm_scripted import ScriptedLanguageModel
 from dialogue.phrases import PhraseCache, PhraseCatalogue, german_catalogue
 from dialogue.profile import BusinessProfile, load_profile
 from media.clients import OneWriteTransport, Rotation, clients_for
 from media.speech import SpeechToText, TextToSpeech
+from media.stt_failover import FailoverSpeechToText
 from media.stt_openai import OpenAISpeechToText
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
@@ -120,13 +122,15 @@ def pool_limits(settings: Settings) -> tuple[int, int]:
     return 2 * calls + 10, calls + 10
 
 
-def _openai_clients(settings: Settings, p: Providers) -> Rotation[AsyncOpenAI]:
+def _openai_clients(
+    settings: Settings, p: Providers, *, api_key: str = "", base_url: str = ""
+) -> Rotation[AsyncOpenAI]:
     most, kept = pool_limits(settings)
     clients = []
     for _ in range(clients_for(settings.max_concurrent_calls)):
         client = AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url or None,
+            api_key=api_key or settings.openai_api_key.get_secret_value(),
+            base_url=base_url or settings.openai_base_url or None,
             max_retries=0,
             timeout=Timeout(
                 max(settings.llm_total_timeout_s, settings.stt_timeout_s), connect=CONNECT_TIMEOUT_S
@@ -150,12 +154,15 @@ def _pick_stt(
         p.missing.append("STT_PROVIDER=none: speech-to-text is switched off")
         return
     if choice in ("auto", "openai") and client is not None:
-        p.stt = OpenAISpeechToText(
+        cloud = OpenAISpeechToText(
             client,
             model=settings.openai_stt_model,
             prompt=profile.stt_prompt(),
             timeout_s=settings.stt_timeout_s,
+            # With a hedge, the hedge is the second attempt (over another connection, and also on a hang).
+            max_attempts=1 if settings.stt_hedge_after_s > 0 else 2,
         )
+        p.stt = _stt_failover(settings, p, cloud, profile)
         return
     if choice == "openai":
         p.missing.append("STT_PROVIDER=openai but OPENAI_API_KEY is not set: no speech-to-text")
@@ -186,6 +193,31 @@ def _pick_stt(
         )
     elif not offline:
         p.missing.append(f"LOCAL_STT_MODEL={settings.local_stt_model!r} is {where}")
+
+
+def _stt_failover(
+    settings: Settings, p: Providers, cloud: OpenAISpeechToText, profile: BusinessProfile
+) -> SpeechToText:
+    """The cloud engine, its hedge (the rotation sends it over another client's connection), then local.
+
+    The hedge costs one more request only when the first is already late, which at the default 0.8 s is a
+    few in a thousand; the local engine is opt-in because a cloud outage would queue every call of the
+    process on one CPU-bound model.
+    """
+    engines: list[SpeechToText] = [cloud]
+    if settings.stt_hedge_after_s > 0:
+        engines.append(cloud)
+    if settings.stt_local_fallback:
+        if importlib.util.find_spec("faster_whisper") is None:
+            p.missing.append("STT_LOCAL_FALLBACK=true but faster-whisper is not installed: no local fallback")
+        else:
+            from media.stt_local import LocalSpeechToText
+
+            model, _offline = _local_stt_model(settings, p)
+            engines.append(LocalSpeechToText(model=model, prompt=profile.stt_prompt(), timeout_s=8.0))
+    if len(engines) == 1:
+        return cloud
+    return FailoverSpeechToText(engines, hedge_after_s=settings.stt_hedge_after_s or settings.stt_timeout_s)
 
 
 def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:
@@ -219,12 +251,16 @@ def _pick_llm(
 ) -> None:
     choice = settings.llm_provider
     if choice in ("auto", "openai") and client is not None:
-        p.llm = OpenAILanguageModel(
+        failover = settings.llm_hedge_after_s > 0 or _llm_fallback_configured(settings)
+        primary = OpenAILanguageModel(
             client,
             model=settings.openai_llm_model,
             first_token_timeout_s=settings.llm_first_token_timeout_s,
             total_timeout_s=settings.llm_total_timeout_s,
+            # With a fallback, a failed first attempt goes straight to it instead of the same model again.
+            max_attempts=1 if failover else 2,
         )
+        p.llm = _llm_failover(settings, p, client, primary)
         return
     if choice == "openai":
         p.missing.append("LLM_PROVIDER=openai but OPENAI_API_KEY is not set: no language model")
@@ -232,6 +268,45 @@ def _pick_llm(
     p.llm = ScriptedLanguageModel(profile)
     if choice == "auto":
         p.missing.append("OPENAI_API_KEY is not set: answers come from the business profile's FAQ (scripted)")
+
+
+def _llm_fallback_configured(settings: Settings) -> bool:
+    return bool(
+        settings.llm_fallback_model
+        or settings.llm_fallback_base_url
+        or settings.llm_fallback_api_key.get_secret_value()
+    )
+
+
+def _llm_failover(
+    settings: Settings, p: Providers, client: Rotation[AsyncOpenAI], primary: OpenAILanguageModel
+) -> LanguageModel:
+    """The primary model, then the fallback model or endpoint (or the same model again) before any token.
+
+    Another endpoint gets clients of its own; the same endpoint shares the primary's rotation, whose next
+    client is another connection pool, so a hedge never queues behind the hung request.
+    """
+    fallback_model = settings.llm_fallback_model or settings.openai_llm_model
+    fallback_key = settings.llm_fallback_api_key.get_secret_value()
+    other_endpoint = bool(settings.llm_fallback_base_url or fallback_key)
+    if settings.llm_hedge_after_s <= 0 and not _llm_fallback_configured(settings):
+        return primary
+    clients = (
+        _openai_clients(settings, p, api_key=fallback_key, base_url=settings.llm_fallback_base_url)
+        if other_endpoint
+        else client
+    )
+    fallback = OpenAILanguageModel(
+        clients,
+        model=fallback_model,
+        first_token_timeout_s=settings.llm_first_token_timeout_s,
+        total_timeout_s=settings.llm_total_timeout_s,
+    )
+    if other_endpoint:
+        fallback.name = f"{fallback.name}@fallback-endpoint"
+    # Without a hedge deadline the fallback is asked only after the primary failed.
+    hedge_after_s = settings.llm_hedge_after_s or settings.llm_total_timeout_s
+    return FailoverLanguageModel([primary, fallback], hedge_after_s=hedge_after_s)
 
 
 def _pick_tts(settings: Settings, p: Providers) -> None:

@@ -86,10 +86,24 @@ class Settings(BaseSettings):
 
     # --- provider time budgets (seconds) ----------------------------------------------------------------
     stt_timeout_s: float = Field(3.0, gt=0)
-    llm_first_token_timeout_s: float = Field(2.0, gt=0)
+    llm_first_token_timeout_s: float = Field(1.5, gt=0)
     llm_total_timeout_s: float = Field(15.0, gt=0)
     tts_first_byte_timeout_s: float = Field(1.5, gt=0)
     provider_failures_before_handover: int = Field(3, ge=1)
+
+    # --- failover instead of waiting (seconds; 0 turns a hedge off) ------------------------------------
+    stt_hedge_after_s: float = Field(0.8, ge=0)
+    """No transcript this long after the request: send it again (and to the local engine, if enabled)."""
+    stt_local_fallback: bool = False
+    """After the cloud and its hedge failed, transcribe with the local faster-whisper engine."""
+    llm_hedge_after_s: float = Field(0.8, ge=0)
+    """No first token this long after the request: ask the fallback model too; first to answer wins."""
+    llm_fallback_model: str = ""
+    """Empty: the same model again (a hedged request over another connection)."""
+    llm_fallback_base_url: str = ""
+    """Empty: the same endpoint as OPENAI_BASE_URL."""
+    llm_fallback_api_key: SecretStr = SecretStr("")
+    """Empty: OPENAI_API_KEY."""
     phrase_cache_dir: Path | None = None
 
     # --- console -----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 from dialogue.llm import Message, TextDelta, ToolSpec
 from dialogue.llm_openai import OpenAILanguageModel
 from dialogue.llm_scripted import ScriptedLanguageModel
+from fakes.behaviour import Fault
 from fakes.server import FakeEndpoints
-from media.clients import CALLS_PER_CLIENT
-from media.errors import ConfigError
+from media.clients import CALLS_PER_CLIENT, clients_for
+from media.errors import ConfigError, ProviderError
 from media.espeak import synthesize_pcm16
 from media.speech import Utterance
 from media.stt_openai import OpenAISpeechToText
@@ -68,20 +70,62 @@ async def test_without_keys_a_call_can_still_be_held(tmp_path: Path) -> None:
 
 async def test_with_keys_the_cloud_engines_share_their_clients(tmp_path: Path, fake: FakeEndpoints) -> None:
     providers = build_providers(cloud(tmp_path, fake, openai_stt_model="whisper-1"))
-    assert isinstance(providers.stt, OpenAISpeechToText)
-    assert isinstance(providers.llm, OpenAILanguageModel)
     assert isinstance(providers.tts, ElevenLabsTextToSpeech)
-    assert providers.stt._clients is providers.llm._clients
-    assert providers.stt.model == "whisper-1"
-    assert "Zählerstand" in providers.stt.prompt
+    # One rotation of OpenAI clients for STT and LLM, one of ElevenLabs clients: each closed once.
+    assert len(providers.closers) == 2 * clients_for(200)
     assert providers.describe() == {
-        "stt": "openai:whisper-1",
-        "llm": "openai:gpt-4o-mini",
+        "stt": "openai:whisper-1 (hedged)",
+        "llm": "openai:gpt-4o-mini (hedged)",
         "tts": "elevenlabs:eleven_flash_v2_5",
     }
     assert providers.missing == []
     assert isinstance(providers.backup_tts, EspeakTextToSpeech)
-    assert all(c.max_retries == 0 for c in providers.stt._clients.clients)
+    assert providers.stt is not None
+    await providers.stt.transcribe(Utterance(synthesize_pcm16("Guten Tag.")))
+    (request,) = fake.behaviour.requests_to("stt")
+    assert request.body["model"] == "whisper-1"
+    assert "Zählerstand" in request.body["prompt"]
+    await providers.aclose()
+
+
+async def test_without_hedges_the_engines_are_the_plain_adapters(tmp_path: Path, fake: FakeEndpoints) -> None:
+    providers = build_providers(cloud(tmp_path, fake, stt_hedge_after_s=0, llm_hedge_after_s=0))
+    assert isinstance(providers.stt, OpenAISpeechToText)
+    assert isinstance(providers.llm, OpenAILanguageModel)
+    await providers.aclose()
+
+
+async def test_the_sdks_do_not_retry_on_their_own(tmp_path: Path, fake: FakeEndpoints) -> None:
+    """Our budget makes exactly one retry of a 500; an SDK retry on top would show as more requests."""
+    providers = build_providers(cloud(tmp_path, fake, stt_hedge_after_s=0))
+    assert providers.stt is not None
+    fake.behaviour.inject("stt", Fault.SERVER_ERROR, count=-1)
+    with pytest.raises(ProviderError):
+        await providers.stt.transcribe(Utterance(synthesize_pcm16("Guten Tag.")))
+    assert len(fake.behaviour.requests_to("stt")) == 2
+    await providers.aclose()
+
+
+async def test_a_fallback_model_on_another_endpoint_answers_for_the_primary(
+    tmp_path: Path, fake: FakeEndpoints
+) -> None:
+    providers = build_providers(
+        cloud(
+            tmp_path,
+            fake,
+            llm_fallback_model="fallback-model",
+            llm_fallback_base_url=fake.openai_base_url,
+            llm_fallback_api_key=OPENAI_KEY,
+        )
+    )
+    assert providers.llm is not None
+    assert providers.describe()["llm"] == "openai:gpt-4o-mini → openai:fallback-model@fallback-endpoint"
+    fake.behaviour.inject("chat", Fault.RATE_LIMIT, count=-1, model="gpt-4o-mini")
+    parts = [p async for p in providers.llm.stream_reply([Message("user", "Hallo")], [])]
+    assert "".join(p.text for p in parts if isinstance(p, TextDelta)) == fake.behaviour.default_reply.text
+    assert [r.body["model"] for r in fake.behaviour.requests_to("chat")][-1] == "fallback-model"
+    # The other endpoint has clients of its own, closed with the rest.
+    assert len(providers.closers) == 3 * clients_for(200)
     await providers.aclose()
 
 
@@ -182,13 +226,24 @@ async def test_a_big_process_spreads_its_requests_over_small_pools(
     tmp_path: Path, fake: FakeEndpoints
 ) -> None:
     providers = build_providers(cloud(tmp_path, fake, max_concurrent_calls=200))
-    assert isinstance(providers.stt, OpenAISpeechToText)
-    assert isinstance(providers.tts, ElevenLabsTextToSpeech)
-    assert len(providers.stt._clients) == len(providers.tts._clients) == 200 // CALLS_PER_CLIENT
+    assert providers.stt is not None
+    clients = 200 // CALLS_PER_CLIENT
+    assert clients_for(200) == clients
     utterance = Utterance(synthesize_pcm16("Guten Tag."))
-    for _ in range(2 * len(providers.stt._clients)):
+    for _ in range(2 * clients):
         await providers.stt.transcribe(utterance)
-    # Every client served its share, over a connection it kept (one per pool, not one per request).
-    pools = [c._client for c in providers.stt._clients.clients]
-    assert all(len(pool._transport._pool.connections) == 1 for pool in pools)
+    # Every client served its share, over a connection it kept (one per pool, not one per request):
+    # the fake sees as many client ports as there are clients, each used twice.
+    ports = Counter(r.client_port for r in fake.behaviour.requests_to("stt"))
+    assert len(ports) == clients
+    assert set(ports.values()) == {2}
+    await providers.aclose()
+
+
+async def test_the_local_engine_can_back_the_cloud_stt(tmp_path: Path, fake: FakeEndpoints) -> None:
+    providers = build_providers(cloud(tmp_path, fake, stt_local_fallback=True))
+    if importlib.util.find_spec("faster_whisper") is None:
+        assert any("STT_LOCAL_FALLBACK" in n for n in providers.missing)
+    else:
+        assert providers.describe()["stt"].startswith("openai:gpt-4o-mini-transcribe → faster-whisper:")
     await providers.aclose()

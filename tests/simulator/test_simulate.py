@@ -13,18 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from simulator import wire
+from simulator.caller_audio import _MEDIA, Speech, load_wav
+from simulator.load import CallResult, LoadConfig, run_load
 from simulator.playout import Gap, Playout, SimClock
 from simulator.record import Utterance, underruns
 from simulator.report import percentile, summarize
-from simulator.scenarios import (
-    _MEDIA,
-    CallResult,
-    LoadConfig,
-    ScenarioConfig,
-    Speech,
-    load_wav,
-    run_load,
-)
+from simulator.scenarios import ScenarioConfig
 from tests.simulator import scripted
 from web.cli import main
 
@@ -153,7 +147,7 @@ async def test_turns_measure_latency_mark_echo_timing_and_underruns(peer: str) -
 @pytest.mark.realtime
 async def test_mark_is_echoed_when_playback_passes_it(peer: str) -> None:
     from simulator.call import place_call
-    from simulator.scenarios import Caller, FrameClock
+    from simulator.caller import Caller, FrameClock
 
     clock = FrameClock()
     async with place_call(peer) as sim:
