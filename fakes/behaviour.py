@@ -23,9 +23,13 @@ class Fault(StrEnum):
     """Start a valid answer, then drop the connection mid-body."""
     MALFORMED = "malformed"
     """HTTP 200 with a body that does not parse (broken JSON, a broken SSE event, JSON instead of audio)."""
+    REFUSE = "refuse"
+    """Realtime socket: refuse the WebSocket upgrade (HTTP 403)."""
+    PARTIALS_ONLY = "partials-only"
+    """Realtime socket: send the partial transcripts of a commit, never its final one."""
 
 
-Endpoint = Literal["stt", "chat", "tts"]
+Endpoint = Literal["stt", "chat", "tts", "realtime"]
 
 
 @dataclass(slots=True)
@@ -83,6 +87,8 @@ class FakeBehaviour:
     stt: EndpointBehaviour = field(default_factory=EndpointBehaviour)
     chat: EndpointBehaviour = field(default_factory=EndpointBehaviour)
     tts: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    realtime: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    """The realtime transcription socket: ``ttfb_ms`` from commit to first delta, faults per commit."""
     transcripts: deque[str] = field(default_factory=deque)
     """Answers for the next transcriptions, in order; ``default_transcript`` when empty."""
     replies: deque[FakeReply] = field(default_factory=deque)
@@ -109,7 +115,7 @@ class FakeBehaviour:
         target.fault_remaining = count
 
     def clear_faults(self) -> None:
-        for name in ("stt", "chat", "tts"):
+        for name in ("stt", "chat", "tts", "realtime"):
             self.endpoint(name).fault = None
 
     def pace(self, endpoint: Endpoint, *, ttfb_ms: float = 0.0, per_token_ms: float = 0.0) -> None:
