@@ -29,6 +29,10 @@ class Fault(StrEnum):
     """Realtime socket: send the partial transcripts of a commit, never its final one."""
 
 
+HTTP_FAULTS: tuple[Fault, ...] = tuple(f for f in Fault if f not in (Fault.REFUSE, Fault.PARTIALS_ONLY))
+"""The faults the HTTP routes play; the other two exist only on the realtime socket."""
+
+
 Endpoint = Literal["stt", "chat", "tts", "realtime"]
 
 
