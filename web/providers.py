@@ -13,6 +13,7 @@ import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import httpx2
@@ -27,7 +28,9 @@ from dialogue.phrases import PhraseCache, PhraseCatalogue, german_catalogue
 from dialogue.profile import BusinessProfile, load_profile
 from media.clients import OneWriteTransport, Rotation, clients_for
 from media.speech import SpeechToText, TextToSpeech
+from media.streaming_stt import BufferedSTT, StreamingSTT
 from media.stt_openai import OpenAISpeechToText
+from media.stt_realtime import RealtimeSTT
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
 from web.settings import Settings
@@ -52,6 +55,8 @@ class Providers:
     backup_tts: TextToSpeech | None = None
     """A local voice for fixed phrases when the primary TTS is down (eSpeak behind ElevenLabs)."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    streaming_stt: StreamingSTT | None = None
+    """The per-call face of ``stt``: the Realtime socket, or ``stt`` behind a buffer (see ``STT_MODE``)."""
 
     @property
     def ready(self) -> bool:
@@ -99,6 +104,7 @@ def build_providers(settings: Settings) -> Providers:
     openai_client = _openai_clients(settings, p) if openai_key else None
 
     _pick_stt(settings, p, openai_client, profile)
+    _pick_streaming_stt(settings, p, openai_client, profile)
     _pick_llm(settings, p, openai_client, profile)
     _pick_tts(settings, p)
     p.phrases = PhraseCache(settings.phrase_cache_path, fallback=p.backup_tts)
@@ -183,6 +189,35 @@ def _pick_stt(
         )
     elif not offline:
         p.missing.append(f"LOCAL_STT_MODEL={settings.local_stt_model!r} is {where}")
+
+
+def realtime_stt_offered(settings: Settings) -> bool:
+    """``STT_MODE=auto``: OpenAI itself has the Realtime API; most OpenAI-compatible servers do not."""
+    if settings.stt_mode != "auto":
+        return settings.stt_mode == "realtime"
+    host = urlparse(settings.openai_base_url).hostname if settings.openai_base_url else "api.openai.com"
+    return host == "api.openai.com"
+
+
+def _pick_streaming_stt(
+    settings: Settings, p: Providers, client: Rotation[AsyncOpenAI] | None, profile: BusinessProfile
+) -> None:
+    if p.stt is None:
+        return
+    if isinstance(p.stt, OpenAISpeechToText) and client is not None and realtime_stt_offered(settings):
+        p.streaming_stt = RealtimeSTT(
+            client,
+            fallback=p.stt,
+            model=settings.openai_stt_model,
+            prompt=profile.stt_prompt(),
+            budget_s=settings.stt_timeout_s,
+            final_budget_s=settings.stt_realtime_final_ms / 1000,
+            batch_reserve_s=min(1.0, settings.stt_timeout_s / 3),
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            append_ms=settings.stt_realtime_append_ms,
+        )
+        return
+    p.streaming_stt = BufferedSTT(p.stt)
 
 
 def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:

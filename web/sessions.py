@@ -14,6 +14,7 @@ from media.transport import CallControl, CallTransport, StreamStart
 from media.turns import TurnConfig
 from web.context import AppContext, SessionFactory
 from web.settings import Settings
+from web.stt_prewarm import SttPrewarm
 
 
 def session_config(settings: Settings) -> SessionConfig:
@@ -70,7 +71,13 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
     )
     recordings = ctx.settings.data_dir / "recordings"
 
+    prewarm = SttPrewarm.of(ctx)
+
     def factory(transport: CallTransport, control: CallControl, start: StreamStart) -> CallSession:
+        if prewarm is not None:
+            # The session does not transcribe through the ring-time socket yet (issue 13 wiring): close it
+            # now rather than after its TTL. With the wiring: ``prewarm.take(start.call_sid)``.
+            prewarm.release(start.call_sid)
         recorder = StereoRecorder(recording_path(recordings, start.call_sid))
         return CallSession(
             start=start,
