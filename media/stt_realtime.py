@@ -15,20 +15,17 @@ inside ``budget_s``, with ``batch_reserve_s`` of it kept for the upload.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import structlog
 from openai import AsyncOpenAI
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
 from media.budget import classify
 from media.clients import Rotation, rotation
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
+from media.realtime_link import RealtimeLink, Segment, append_event, error_message, settle
 from media.speech import SpeechToText, Transcript, Utterance
 from media.streaming_stt import PartialHandler, StreamingTranscriber
 
@@ -41,43 +38,6 @@ MIN_SEGMENT_MS: Final = 100
 MAX_HOLD_S: Final = 60.0
 MAX_FAILED_TURNS: Final = 2
 """After this many turns in a row without a realtime transcript, the call stays on the batch upload."""
-
-
-@dataclass(slots=True)
-class _Turn:
-    """The segment being committed and what the server said about it so far."""
-
-    audio: bytes
-    done: asyncio.Future[str]
-    item_id: str | None = None
-    text: str = ""
-
-
-@dataclass(slots=True, eq=False)
-class _Link:
-    """One WebSocket of the call: a writer task keeps sends in order, a reader task handles events."""
-
-    conn: AsyncRealtimeConnection
-    outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    up: bool = True
-    commit_sent: bool = False
-    """True when the turn's segment went out (with its commit) as this link's catch-up."""
-
-    def send(self, message: dict[str, Any]) -> None:
-        if self.up:
-            self.outbox.put_nowait(json.dumps(message))
-
-    async def close(self) -> None:
-        self.up = False
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(1.0):
-                await self.conn.close()
 
 
 class RealtimeSTT:
@@ -135,9 +95,9 @@ class RealtimeTranscriber:
         self._unsent = 0
         """Bytes at the end of ``_segment`` not yet sent (the part of the next 100 ms message)."""
         self._chunk = engine.append_ms * BYTES_PER_MS
-        self._link: _Link | None = None
-        self._connecting: asyncio.Task[_Link | None] | None = None
-        self._turn: _Turn | None = None
+        self._link: RealtimeLink | None = None
+        self._connecting: asyncio.Task[RealtimeLink | None] | None = None
+        self._turn: Segment | None = None
         self._failed_turns = 0
         self._closed = False
         self.on_partial: PartialHandler | None = None
@@ -172,13 +132,13 @@ class RealtimeTranscriber:
         self._flush()
         audio = bytes(self._segment)
         self._segment.clear()
-        turn = _Turn(audio, loop.create_future())
+        turn = Segment(audio, loop.create_future())
         self._turn = turn
         try:
             text = await self._realtime(turn, deadline - self._engine.batch_reserve_s)
         finally:
             self._turn = None
-            _settle(turn.done)
+            settle(turn.done)
         if text is not None:
             self._failed_turns = 0
             return Transcript(text=text.strip(), language=self._engine.language)
@@ -199,7 +159,7 @@ class RealtimeTranscriber:
 
     # --- realtime, then batch -----------------------------------------------------------------------------
 
-    async def _realtime(self, turn: _Turn, deadline: float) -> str | None:
+    async def _realtime(self, turn: Segment, deadline: float) -> str | None:
         """The final transcript from the socket, with one reconnect; None means "use the batch upload"."""
         if self._failed_turns >= MAX_FAILED_TURNS or self._closed:
             return None
@@ -218,7 +178,7 @@ class RealtimeTranscriber:
             return None
         return await self._await_final(turn, deadline)
 
-    async def _await_final(self, turn: _Turn, deadline: float) -> str | None:
+    async def _await_final(self, turn: Segment, deadline: float) -> str | None:
         loop = asyncio.get_running_loop()
         wait_s = min(self._engine.final_budget_s, deadline - loop.time())
         try:
@@ -229,9 +189,7 @@ class RealtimeTranscriber:
         except ProviderError as exc:
             reason = exc.detail
         self._log.warning("stt_realtime_failed", reason=reason, partial_chars=len(turn.text))
-        _settle(turn.done)
-        turn.done = loop.create_future()
-        turn.item_id, turn.text = None, ""
+        turn.restart()
         return None
 
     async def _batch(self, audio: bytes, deadline: float) -> Transcript:
@@ -250,10 +208,10 @@ class RealtimeTranscriber:
     def _flush(self) -> None:
         """Sends the unsent tail of the segment as one append (the ~100 ms batching)."""
         if self._unsent and self._link is not None:
-            self._link.send(_append(self._segment[len(self._segment) - self._unsent :]))
+            self._link.send(append_event(self._segment[len(self._segment) - self._unsent :]))
         self._unsent = 0
 
-    async def _ensure_link(self, deadline: float) -> _Link | None:
+    async def _ensure_link(self, deadline: float) -> RealtimeLink | None:
         """The live link, connecting (or joining a connect under way) within ``deadline``; None if down."""
         if self._link is not None and self._link.up:
             return self._link
@@ -274,103 +232,50 @@ class RealtimeTranscriber:
             if connecting.done() and self._connecting is connecting:
                 self._connecting = None
 
-    async def _open(self) -> _Link | None:
+    async def _open(self) -> RealtimeLink | None:
         try:
             manager = self._client.realtime.connect(extra_query={"intent": "transcription"})
             conn = await manager.enter()
         except Exception as exc:  # noqa: BLE001 - a refused or failed socket means the batch path
             self._log.warning("stt_realtime_connect_failed", reason=classify(exc, "stt").detail)
             return None
-        link = _Link(conn)
+        link = RealtimeLink(conn)
         link.send({"type": "session.update", "session": self._engine.session_config()})
         # Catch-up, in one synchronous block so no frame slips between: the segment under commit (and its
         # commit) if there is one, then what was fed since; what is still unsent goes out with the next flush.
         turn = self._turn
         if turn is not None:
             for at in range(0, len(turn.audio), self._chunk):
-                link.send(_append(turn.audio[at : at + self._chunk]))
+                link.send(append_event(turn.audio[at : at + self._chunk]))
             link.send({"type": "input_audio_buffer.commit"})
         sent = len(self._segment) - self._unsent
         for at in range(0, sent, self._chunk):
-            link.send(_append(self._segment[at : min(at + self._chunk, sent)]))
-        link.tasks.append(asyncio.create_task(self._write(link), name="stt_realtime_write"))
-        link.tasks.append(asyncio.create_task(self._read(link), name="stt_realtime_read"))
+            link.send(append_event(self._segment[at : min(at + self._chunk, sent)]))
+        link.run(self._on_event, self._lost, logger=self._log)
         self._link = link
         self._log.info("stt_realtime_connected")
         return link
 
-    async def _write(self, link: _Link) -> None:
-        try:
-            while True:
-                await link.conn.send_raw(await link.outbox.get())
-        except Exception as exc:  # noqa: BLE001 - the reader sees the closed socket too; the turn falls back
-            self._lost(link, f"send failed: {type(exc).__name__}")
+    def _on_event(self, link: RealtimeLink, event: dict[str, Any]) -> None:
+        if link is not self._link:
+            return  # a late answer on a socket already given up
+        if event.get("type") == "error":
+            self._log.warning("stt_realtime_error", message=error_message(event))
+        turn = self._turn
+        if turn is None:
+            return
+        partial = turn.apply(event)
+        if partial is not None and self.on_partial is not None:
+            try:
+                self.on_partial(partial)
+            except Exception:  # noqa: BLE001 - a listener's bug must not cost the call its transcript
+                self._log.exception("stt_partial_handler_failed")
 
-    async def _read(self, link: _Link) -> None:
-        try:
-            while True:
-                raw = await link.conn.recv_bytes()
-                try:
-                    event = json.loads(raw)
-                    if not isinstance(event, dict):
-                        raise ValueError("not an object")
-                except ValueError:
-                    self._log.warning("stt_realtime_malformed_event", size=len(raw))
-                    continue
-                if link is self._link:
-                    self._handle(event)
-        except Exception as exc:  # noqa: BLE001 - closed or broken socket: the turn falls back
-            self._lost(link, f"socket closed: {type(exc).__name__}")
-
-    def _lost(self, link: _Link, reason: str) -> None:
+    def _lost(self, link: RealtimeLink, reason: str) -> None:
         if not link.up:
             return
         link.up = False
         if self._link is link:
             self._log.warning("stt_realtime_lost", reason=reason)
-        turn = self._turn
-        if turn is not None and not turn.done.done():
-            turn.done.set_exception(ProviderError("stt", reason, retryable=True))
-
-    def _handle(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        turn = self._turn
-        if kind == "error":
-            error = event.get("error") if isinstance(event.get("error"), dict) else {}
-            message = str(error.get("message", ""))[:200] if isinstance(error, dict) else ""
-            self._log.warning("stt_realtime_error", message=message)
-            if turn is not None and turn.item_id is None and not turn.done.done():
-                turn.done.set_exception(ProviderError("stt", f"commit refused: {message}", retryable=True))
-            return
-        if turn is None or turn.done.done():
-            return
-        item = event.get("item_id")
-        if kind == "input_audio_buffer.committed":
-            if turn.item_id is None and isinstance(item, str):
-                turn.item_id = item
-            return
-        if turn.item_id is None or item != turn.item_id:
-            return
-        if kind == "conversation.item.input_audio_transcription.delta":
-            delta = event.get("delta")
-            if isinstance(delta, str) and delta:
-                turn.text += delta
-                if self.on_partial is not None:
-                    self.on_partial(turn.text)
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            transcript = event.get("transcript")
-            turn.done.set_result(transcript if isinstance(transcript, str) else turn.text)
-        elif kind == "conversation.item.input_audio_transcription.failed":
-            turn.done.set_exception(ProviderError("stt", "transcription failed", retryable=True))
-
-
-def _append(ulaw: bytes | bytearray) -> dict[str, Any]:
-    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(ulaw).decode("ascii")}
-
-
-def _settle(done: asyncio.Future[str]) -> None:
-    """Cancels a pending future, or marks its exception as seen, so asyncio never warns about it."""
-    if not done.done():
-        done.cancel()
-    elif not done.cancelled():
-        done.exception()
+            if self._turn is not None:
+                self._turn.fail(reason)
