@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from fakes.behaviour import Fault
 from fakes.server import FakeEndpoints
 from media.errors import ProviderError
+from media.realtime_link import Segment
 from media.streaming_stt import BufferedSTT, StreamingTranscriber
 from media.stt_openai import OpenAISpeechToText
 from media.stt_realtime import RealtimeSTT
@@ -101,7 +102,7 @@ async def test_no_final_within_the_budget_reconnects_and_the_same_turn_gets_its_
     fake: FakeEndpoints, openai_client: AsyncOpenAI, clips: tuple[bytes, bytes]
 ) -> None:
     fake.behaviour.inject("realtime", Fault.TIMEOUT, 1)
-    stt = engine(openai_client, final_budget_s=0.3).open_call("CA1")
+    stt = engine(openai_client, final_budget_s=1.0).open_call("CA1")
     await stt.start()
     say(stt, clips[0])
     assert (await stt.commit()).text == FIRST
@@ -116,7 +117,7 @@ async def test_a_socket_that_fails_twice_ends_in_the_batch_upload_of_the_same_au
 ) -> None:
     fake.behaviour.inject("realtime", fault, -1)
     fake.behaviour.pace("realtime", ttfb_ms=0, per_token_ms=0)
-    stt = engine(openai_client, final_budget_s=0.3).open_call("CA1")
+    stt = engine(openai_client, final_budget_s=1.0).open_call("CA1")
     partials: list[str] = []
     stt.on_partial = partials.append
     await stt.start()
@@ -232,3 +233,41 @@ async def test_the_batch_engines_get_the_same_interface(
     say(stt, clips[1])
     assert (await stt.commit()).text == SECOND
     await stt.close()
+
+
+async def test_a_failing_partial_listener_costs_nothing(
+    fake: FakeEndpoints, openai_client: AsyncOpenAI, clips: tuple[bytes, bytes]
+) -> None:
+    stt = engine(openai_client).open_call("CA1")
+
+    def broken(_text: str) -> None:
+        raise RuntimeError("listener bug")
+
+    stt.on_partial = broken
+    await stt.start()
+    say(stt, clips[0])
+    assert (await stt.commit()).text == FIRST
+    await stt.close()
+    assert kinds(fake).count("session.update") == 1
+
+
+async def test_a_segment_takes_only_its_own_item() -> None:
+    segment = Segment(b"", asyncio.get_running_loop().create_future())
+    delta = "conversation.item.input_audio_transcription.delta"
+    assert segment.apply({"type": delta, "item_id": "item_0", "delta": "früher"}) is None  # before commit
+    segment.apply({"type": "input_audio_buffer.committed", "item_id": "item_1"})
+    segment.apply({"type": "input_audio_buffer.committed", "item_id": "item_2"})  # not ours: first wins
+    assert segment.apply({"type": delta, "item_id": "item_2", "delta": "fremd"}) is None
+    assert segment.apply({"type": delta, "item_id": "item_1", "delta": "Guten"}) == "Guten"
+    assert segment.apply({"type": delta, "item_id": "item_1", "delta": " Tag"}) == "Guten Tag"
+    segment.apply({"type": "error", "error": {"message": "late"}})  # after the commit: no failure
+    assert not segment.done.done()
+    segment.apply({"type": "conversation.item.input_audio_transcription.completed", "item_id": "item_1"})
+    assert segment.done.result() == "Guten Tag"  # no transcript field: the deltas
+
+
+async def test_an_error_before_the_commit_is_acknowledged_fails_the_segment() -> None:
+    segment = Segment(b"", asyncio.get_running_loop().create_future())
+    segment.apply({"type": "error", "error": {"message": "buffer too small"}})
+    with pytest.raises(ProviderError, match="commit refused: buffer too small"):
+        segment.done.result()
