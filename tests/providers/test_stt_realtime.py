@@ -111,6 +111,22 @@ async def test_no_final_within_the_budget_reconnects_and_the_same_turn_gets_its_
     assert not fake.behaviour.requests_to("stt")
 
 
+async def test_a_final_slower_than_its_budget_ends_in_the_batch_upload_of_the_same_turn(
+    fake: FakeEndpoints, openai_client: AsyncOpenAI, clips: tuple[bytes, bytes]
+) -> None:
+    fake.behaviour.pace("realtime", ttfb_ms=SLOW_MS)
+    stt = engine(openai_client, final_budget_s=1.0).open_call("CA1")
+    await stt.start()
+    say(stt, clips[0])
+    assert (await stt.commit()).text == FIRST
+    fake.behaviour.pace("realtime")  # the provider recovers: the next turn is realtime again
+    say(stt, clips[1])
+    assert (await stt.commit()).text == SECOND
+    await stt.close()
+    assert kinds(fake).count("session.update") == 2, "one reconnect in the slow turn; then it is kept"
+    assert len(fake.behaviour.requests_to("stt")) == 1
+
+
 @pytest.mark.parametrize("fault", [Fault.TIMEOUT, Fault.PARTIALS_ONLY, Fault.RESET])
 async def test_a_socket_that_fails_twice_ends_in_the_batch_upload_of_the_same_audio(
     fake: FakeEndpoints, openai_client: AsyncOpenAI, clips: tuple[bytes, bytes], fault: Fault
