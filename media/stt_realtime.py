@@ -99,6 +99,7 @@ class RealtimeTranscriber:
         self._connecting: asyncio.Task[RealtimeLink | None] | None = None
         self._turn: Segment | None = None
         self._failed_turns = 0
+        self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
         self.on_partial: PartialHandler | None = None
 
@@ -143,6 +144,9 @@ class RealtimeTranscriber:
             self._failed_turns = 0
             return Transcript(text=text.strip(), language=self._engine.language)
         self._failed_turns += 1
+        if self._failed_turns >= MAX_FAILED_TURNS and self._link is not None:
+            self._log.warning("stt_realtime_given_up", failed_turns=self._failed_turns)
+            self._retire()
         return await self._batch(audio, deadline)
 
     async def close(self) -> None:
@@ -152,9 +156,9 @@ class RealtimeTranscriber:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._connecting
             self._connecting = None
-        if self._link is not None:
-            link, self._link = self._link, None
-            await link.close()
+        self._retire()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         self._segment.clear()
 
     # --- realtime, then batch -----------------------------------------------------------------------------
@@ -169,8 +173,7 @@ class RealtimeTranscriber:
             text = await self._await_final(turn, deadline)
             if text is not None:
                 return text
-            self._link = None
-            await link.close()
+            self._retire()
         elif self._connecting is None:
             self._log.info("stt_realtime_reconnect", reason="no socket at commit")
         link = await self._ensure_link(deadline)
@@ -211,10 +214,19 @@ class RealtimeTranscriber:
             self._link.send(append_event(self._segment[len(self._segment) - self._unsent :]))
         self._unsent = 0
 
+    def _retire(self) -> None:
+        """Closes the current link in the background: a stalled server must not hold up the turn."""
+        link, self._link = self._link, None
+        if link is not None:
+            task = asyncio.create_task(link.close(), name="stt_realtime_retire")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
     async def _ensure_link(self, deadline: float) -> RealtimeLink | None:
         """The live link, connecting (or joining a connect under way) within ``deadline``; None if down."""
         if self._link is not None and self._link.up:
             return self._link
+        self._retire()  # a lost link's socket is closed already; this ends its tasks and bookkeeping
         if self._closed:
             return None
         if self._connecting is None or self._connecting.done():
