@@ -3,11 +3,11 @@
 Run from the repository root: ``python -m bench.stt_streaming`` (``--levels 1,50,200 --seconds 20``; the
 smoke size is ``--levels 1,5 --seconds 4``). Not a test: it prints a table.
 
-The provider fake runs in its own process with fixed latencies: the realtime final ``--realtime-ms`` after
-the commit (100 ms) and the batch upload's answer ``--stt-ms`` after the request (300 ms). This process plays
-the bot's side only: for each call a transcriber from ``Providers``-like construction (the real openai SDK,
-the real socket), fed a 20 ms μ-law frame every 20 ms of real time by one ticker for all calls, committing
-every ``--turn-s`` seconds with the calls' turns spread evenly, while the frames of the next turn go on.
+The provider fakes run in their own process (``voicebot fakes``) with fixed latencies: the realtime final
+``--realtime-ms`` after the commit (100 ms), the batch upload's answer ``--stt-ms`` after the request
+(300 ms). This process plays the bot's side only: for each call a transcriber on the real openai SDK and a
+real socket, fed a 20 ms μ-law frame every 20 ms of real time by one ticker for all calls, committing every
+``--turn-s`` seconds with the calls' turns spread evenly, while the frames of the next turn go on.
 
 Columns: latency from ``commit()`` to the transcript (p50/p95); overhead = p95 − the fake's configured
 latency (what our adapter, the SDK, the socket and the event loop add at that load); CPU % of one core per
@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import httpx
 import structlog
 from openai import AsyncOpenAI
 
-from bench.run import _free_port, machine
+from bench.run import _free_port, _voicebot, machine
 from media.clients import Rotation, clients_for
 from media.codec import FRAME_BYTES
 from media.streaming_stt import BufferedSTT, StreamingSTT, StreamingTranscriber
@@ -52,18 +51,6 @@ class Row:
     failures: int
     cpu_pct_per_call: float
     configured_ms: float
-
-
-def _serve_fake(port: int, realtime_ms: float, stt_ms: float) -> None:
-    from fakes.behaviour import FakeBehaviour
-    from fakes.server import serve_forever
-
-    behaviour = FakeBehaviour()
-    behaviour.pace("realtime", ttfb_ms=realtime_ms)
-    behaviour.pace("stt", ttfb_ms=stt_ms)
-    behaviour.clips.clear()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever("127.0.0.1", port, behaviour))
 
 
 def _clients(base_url: str, calls: int) -> Rotation[AsyncOpenAI]:
@@ -166,14 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--turn-s", type=float, default=2.0, help="audio per turn before each commit")
     parser.add_argument("--realtime-ms", type=float, default=100.0)
     parser.add_argument("--stt-ms", type=float, default=300.0)
-    parser.add_argument("--serve-fake", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_fake:
-        _serve_fake(args.serve_fake, args.realtime_ms, args.stt_ms)
-        return 0
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings and up
     port = _free_port()
-    cmd = [sys.executable, "-m", "bench.stt_streaming", "--serve-fake", str(port)]
+    cmd = _voicebot("fakes", "--port", str(port), "--log-level", "warning")
     cmd += ["--realtime-ms", str(args.realtime_ms), "--stt-ms", str(args.stt_ms)]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     fake = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **quiet)
