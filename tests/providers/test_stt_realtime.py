@@ -9,9 +9,18 @@ received.
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from openai import AsyncOpenAI
+from openai.types.realtime import (
+    ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemInputAudioTranscriptionDeltaEvent,
+    InputAudioBufferCommittedEvent,
+    RealtimeErrorEvent,
+    SessionCreatedEvent,
+    SessionUpdatedEvent,
+)
 
 from fakes.behaviour import Fault
 from fakes.server import FakeEndpoints
@@ -287,3 +296,29 @@ async def test_an_error_before_the_commit_is_acknowledged_fails_the_segment() ->
     segment.apply({"type": "error", "error": {"message": "buffer too small"}})
     with pytest.raises(ProviderError, match="commit refused: buffer too small"):
         segment.done.result()
+
+
+async def test_the_fake_speaks_the_event_shapes_the_sdk_parses(
+    fake: FakeEndpoints, openai_client: AsyncOpenAI, clips: tuple[bytes, bytes]
+) -> None:
+    """Through the SDK's own typed receive path, not our parser: the fake is only as good as its shapes."""
+    async with openai_client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        assert isinstance(await conn.recv(), SessionCreatedEvent)
+        await conn.send({"type": "session.update", "session": engine(openai_client).session_config()})  # type: ignore[arg-type]
+        updated = await conn.recv()
+        assert isinstance(updated, SessionUpdatedEvent)
+        await conn.input_audio_buffer.append(audio=base64.b64encode(clips[0]).decode())
+        await conn.input_audio_buffer.commit()
+        committed = await conn.recv()
+        assert isinstance(committed, InputAudioBufferCommittedEvent)
+        deltas = []
+        while not isinstance(
+            event := await conn.recv(), ConversationItemInputAudioTranscriptionCompletedEvent
+        ):
+            assert isinstance(event, ConversationItemInputAudioTranscriptionDeltaEvent)
+            assert event.item_id == committed.item_id
+            deltas.append(event.delta)
+        assert event.item_id == committed.item_id
+        assert event.transcript == "".join(deltas) == FIRST
+        await conn.input_audio_buffer.commit()  # nothing appended since: refused, the session stays open
+        assert isinstance(await conn.recv(), RealtimeErrorEvent)
