@@ -18,6 +18,7 @@ from web.consent import PROMPT_NOTE, ConsentWatch
 from web.context import NOTE_CALLER, AppContext, SessionFactory
 from web.keys import instance_secret
 from web.settings import Settings
+from web.stt_prewarm import SttPrewarm
 
 
 def session_config(settings: Settings) -> SessionConfig:
@@ -77,7 +78,13 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
     recordings = settings.data_dir / "recordings"
     caller_key = instance_secret(settings)
 
+    prewarm = SttPrewarm.of(ctx)
+
     def factory(transport: CallTransport, control: CallControl, start: StreamStart) -> CallSession:
+        if prewarm is not None:
+            # The session does not transcribe through the ring-time socket yet (issue 13 wiring): close it
+            # now rather than after its TTL. With the wiring: ``prewarm.take(start.call_sid)``.
+            prewarm.release(start.call_sid)
         note_caller = ctx.extras.get(NOTE_CALLER)
         if callable(note_caller):
             note_caller(start.call_sid, caller_hash(caller_key, start.custom_parameters.get("caller", "")))

