@@ -7,7 +7,6 @@ from dataclasses import replace
 from dialogue.config import CallDeps, SessionConfig
 from dialogue.prompts import system_prompt
 from dialogue.session import CallSession
-from dialogue.turn import Budgets
 from media.errors import ConfigError
 from media.recording import StereoRecorder, recording_path
 from media.transport import CallControl, CallTransport, StreamStart
@@ -37,12 +36,6 @@ def session_config(settings: Settings) -> SessionConfig:
         transfer_number=settings.transfer_number,
         failures_before_handover=settings.provider_failures_before_handover,
         history_token_budget=settings.history_token_budget,
-        budgets=Budgets(
-            stt_s=settings.stt_timeout_s,
-            llm_first_token_s=settings.llm_first_token_timeout_s,
-            llm_total_s=settings.llm_total_timeout_s,
-        ),
-        tts_first_byte_timeout_s=settings.tts_first_byte_timeout_s,
         speculative_stt=settings.eager_eot_ms > 0,
     )
 
