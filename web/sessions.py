@@ -15,7 +15,9 @@ from web.context import AppContext, SessionFactory
 from web.settings import Settings
 
 
-def session_config(settings: Settings) -> SessionConfig:
+def session_config_from_settings(settings: Settings) -> SessionConfig:
+    """Every knob of a call from the settings, in one place. Stage deadlines are not here: the adapters own
+    them (``web.providers`` passes the same settings), and a call only catches their errors."""
     turn = replace(
         TurnConfig(),
         end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
@@ -48,7 +50,7 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
     profile = providers.profile
     company = profile.company_name if profile is not None else "unserem Unternehmen"
     transfer = ctx.settings.transfer_number or (profile.transfer_number if profile is not None else "")
-    config = replace(session_config(ctx.settings), transfer_number=transfer)
+    config = replace(session_config_from_settings(ctx.settings), transfer_number=transfer)
     deps = CallDeps(
         stt=providers.stt,
         llm=providers.llm,
