@@ -78,7 +78,7 @@ class Jobs:
 
     def _start(self, job: Job, work: Work_) -> Job:
         self.job = job
-        self._task = self._tasks.spawn(self._guarded(job, work(job)), f"{job.name}-{job.gen}")
+        self._task = self._tasks.spawn(self._guarded(job, work), f"{job.name}-{job.gen}")
         return job
 
     def cancel(self) -> None:
@@ -145,9 +145,9 @@ class Jobs:
         self._prefetch = (utterance.pcm16, task)
 
     # --- running ---------------------------------------------------------------------------------------
-    async def _guarded(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, job: Job, work: Work_) -> None:
         try:
-            await work
+            await work(job)
         except Exception as exc:  # noqa: BLE001 - never silent: whatever failed, the caller hears why
             self._log.error("job_failed", job=job.name, error=repr(exc))
             self._host.emit(
