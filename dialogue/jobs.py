@@ -67,7 +67,7 @@ class Jobs:
         self._speculative = speculative_stt
         self.job: Job | None = None
         self._task: asyncio.Task[None] | None = None
-        self._prefetch: tuple[bytes, asyncio.Task[Transcript | None]] | None = None
+        self._prefetch: tuple[bytes, asyncio.Task[Transcript | Exception]] | None = None
         self.turns = 0
         self.reprompts = 0
         self._log = structlog.get_logger()

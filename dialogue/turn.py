@@ -68,7 +68,7 @@ class Turn(Job):
     number: int = 0
     utterance: Utterance = field(default_factory=lambda: Utterance(b""))
     clock: TurnClock = field(default_factory=lambda: TurnClock(speech_end=0.0))
-    prefetched: asyncio.Task[Transcript | None] | None = None
+    prefetched: asyncio.Task[Transcript | Exception] | None = None
     transcript: str = ""
     user_message: Message | None = None
     outcome: Outcome | None = None
@@ -93,12 +93,14 @@ class TurnHost(Protocol):
     def provider_ok(self) -> None: ...
 
 
-async def speculative_transcript(stt: SpeechToText, utterance: Utterance) -> Transcript | None:
-    """STT started before the end of turn is certain: a failure here is not the caller's problem yet."""
+async def speculative_transcript(stt: SpeechToText, utterance: Utterance) -> Transcript | Exception:
+    """STT started before the end of turn is certain: a failure is returned, not raised, because it is the
+    caller's problem only if the turn really ends here (then the turn raises it: the adapter already spent
+    its budget and its retries, and a second attempt would double the caller's silence)."""
     try:
         return await stt.transcribe(utterance)
-    except Exception:  # noqa: BLE001 - the turn's own attempt will report it, if the turn happens
-        return None
+    except Exception as exc:  # noqa: BLE001 - handed to the turn, which owns the reaction
+        return exc
 
 
 class TurnRunner:
@@ -143,8 +145,11 @@ class TurnRunner:
 
     async def _transcribe(self, turn: Turn) -> str | None:
         try:
-            transcript = await turn.prefetched if turn.prefetched is not None else None
-            if transcript is None:  # no prefetch, or it failed: one ordinary attempt
+            if turn.prefetched is not None:
+                transcript = await turn.prefetched
+                if isinstance(transcript, Exception):
+                    raise transcript
+            else:
                 transcript = await self._stt.transcribe(turn.utterance)
         except ProviderError as exc:
             if self._host.provider_failed("stt", exc):
