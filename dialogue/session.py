@@ -31,8 +31,9 @@ from dialogue.jobs import Jobs, Work_
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
 from dialogue.tasks import CallTasks
+from dialogue.timers import CallTimers
 from dialogue.turn import Job, TurnRunner
-from dialogue.voice import BotVoice
+from dialogue.voice import FEED_FAILURES_BEFORE_HANGUP, BotVoice
 from media.errors import ProviderError
 from media.privacy import mask_phone
 from media.transport import CallControl, CallTransport, StreamStart
@@ -65,8 +66,6 @@ class CallSession:
         self.call_sid = start.call_sid
         self.stream_sid = start.stream_sid
         self._transport = transport
-        self._control = control
-        self._deps = deps
         self._config = config
         self._sink = sink
         self._recorder = recorder
@@ -106,14 +105,12 @@ class CallSession:
             stt=deps.stt,
             speculative_stt=config.speculative_stt,
         )
-        self._reprompt: asyncio.Task[None] | None = None
+        self.timers = CallTimers(self, config=config, jobs=self.jobs, lines=self.lines, spawn=self._spawn)
         self.closing = False
         self._failures = 0
-        self.jobs.reprompts = 0
         self._ended = False
         self._end_reason = ""
         self._shutdown: asyncio.Task[None] | None = None
-        self._hangup: asyncio.Task[None] | None = None
         self._started = time.monotonic()
 
     # ===== StreamHandler ====================================================================================
@@ -128,7 +125,7 @@ class CallSession:
         self._log.info("call_started", transport=start.transport)
         self.detector.bot_speaking = True  # the greeting starts now
         self._spawn(self.voice.feed(self._feed_failed), "playout")
-        self._spawn(self._watchdog(), "watchdog")
+        self.timers.start()
         self.jobs.begin(self.lines.greet, "greeting")
 
     async def on_audio(self, ulaw: bytes) -> None:
@@ -249,14 +246,10 @@ class CallSession:
         self.voice.resume()
 
     def arm_reprompt(self, _data: Mapping[str, Any]) -> None:
-        self.disarm_reprompt(_data)
-        if not self.closing and not self._ended:
-            self._reprompt = self._spawn(self._reprompt_after_silence(), "reprompt")
+        self.timers.arm_reprompt()
 
     def disarm_reprompt(self, _data: Mapping[str, Any]) -> None:
-        if self._reprompt is not None and self._reprompt is not asyncio.current_task():
-            self._reprompt.cancel()
-        self._reprompt = None
+        self.timers.disarm_reprompt()
 
     def prefetch(self, data: Mapping[str, Any]) -> None:
         self.jobs.start_prefetch(data["utterance"])
@@ -290,7 +283,7 @@ class CallSession:
 
     def _feed_failed(self, exc: BaseException) -> None:
         self.emit(CallError(call_sid=self.call_sid, stage="playout", detail=repr(exc)))
-        if self.voice.feed_failures >= 5 and not self._ended:
+        if self.voice.feed_failures >= FEED_FAILURES_BEFORE_HANGUP and not self._ended:
             self._spawn(self.hangup("transport_failed"), "hangup")
 
     def _on_turn_event(self, event: object) -> None:
@@ -304,23 +297,6 @@ class CallSession:
             data["utterance"] = event.utterance
             data["speech_end"] = time.monotonic() - (event.at_ms - event.speech_end_ms) / 1000
         self.fire(trigger, **data)
-
-    async def _reprompt_after_silence(self) -> None:
-        await asyncio.sleep(self._config.reprompt_after_s)
-        self._reprompt = None
-        if self.machine.work is not Work.LISTENING or self.machine.floor is not Floor.BOT:
-            return  # a later transition arms the next one
-        self.jobs.reprompts += 1
-        if self.jobs.reprompts > self._config.max_reprompts:
-            self.take_over(lambda job: self.lines.goodbye(job, "caller_silent"), "goodbye")
-        else:
-            text, n = self.lines.reprompt_text(self.jobs.reprompts), self.jobs.reprompts
-            self.take_over(lambda job: self.lines.say(job, text, f"reprompt{n}"), "reprompt")
-
-    async def _watchdog(self) -> None:
-        await asyncio.sleep(self._config.max_call_duration_s)
-        self._log.info("max_call_duration_reached", seconds=self._config.max_call_duration_s)
-        self.take_over(lambda job: self.lines.goodbye(job, "max_duration"), "goodbye")
 
     async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
         if cancelled:
