@@ -12,7 +12,8 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from dialogue.machine import Floor, Work
+from dialogue.machine import Floor, Trigger, Work
+from media.errors import ProviderError
 from tests.support.audio import german_speech_ulaw
 from tests.support.harness import CATALOGUE, REPLY, Harness, call
 
@@ -126,3 +127,26 @@ def _frames_until_onset(h: Harness) -> list[bytes]:
     from tests.support.audio import frames
 
     return list(frames(QUESTION[: 8 * 300]))
+
+
+async def test_a_reply_announces_itself_once_however_many_sentences() -> None:
+    async with call() as h:
+        await _listening(h)
+        await _answered_normally(h)
+        await _answered_normally(h)
+        started = [r for r in h.session.machine.log if r.trigger is Trigger.REPLY_STARTED]
+        assert len(started) == 2  # two replies of two sentences each
+
+
+async def test_what_was_spoken_before_a_mid_stream_model_failure_stays_in_the_history() -> None:
+    async with call() as h:
+        h.expected_errors = {"llm"}
+        await _listening(h)
+        h.chaos.arm("llm", exc=ProviderError("llm", "stream broke", retryable=True))
+        said = len(_bot_said(h))
+        await h.say(QUESTION)
+        await h.until(lambda: len(_bot_said(h)) > said and h.session.state is Work.LISTENING)
+        first_sentence = REPLY.split(". ")[0] + "."
+        assert _bot_said(h)[-1] == first_sentence  # heard; no fallback on top of a reply already begun
+        assistant = [m.content for m in h.session.conversation.turns if m.role == "assistant"]
+        assert assistant == [first_sentence]

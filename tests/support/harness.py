@@ -42,6 +42,7 @@ class Chaos:
 
     def __init__(self) -> None:
         self.armed: dict[str, int] = {}
+        self.raises: dict[str, Exception] = {}
         self.struck: list[str] = []
         self.gates: dict[str, asyncio.Event] = {}
 
@@ -53,14 +54,16 @@ class Chaos:
         if stage in self.gates:
             await self.gates[stage].wait()
 
-    def arm(self, stage: str, times: int = 1) -> None:
+    def arm(self, stage: str, times: int = 1, *, exc: Exception | None = None) -> None:
         self.armed[stage] = times
+        if exc is not None:
+            self.raises[stage] = exc
 
     def strike(self, stage: str) -> None:
         if self.armed.get(stage, 0) > 0:
             self.armed[stage] -= 1
             self.struck.append(stage)
-            raise RuntimeError(f"chaos in {stage}")
+            raise self.raises.get(stage) or RuntimeError(f"chaos in {stage}")
 
 
 @dataclass
@@ -131,7 +134,9 @@ class Engines:
             return
         await self.chaos.gate("llm")
         first, rest = REPLY.split(". ", 1)
+        word, rest = rest.split(" ", 1)
         yield TextDelta(first + ". ")
+        yield TextDelta(word + " ")  # the first sentence is complete only once the next one begins
         self.chaos.strike("llm")
         yield TextDelta(rest)
 
