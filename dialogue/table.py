@@ -94,15 +94,24 @@ class Row:
 F, W, T = Floor, Work, Trigger
 
 FLOOR_ROWS: tuple[Row, ...] = (
+    # Every row that leaves ``paused`` resumes the feed: whatever the work did meanwhile, the floor is open
+    # again (a confirmed barge-in then clears what was queued, in the work machine's effect).
     Row(T.SPEECH_STARTED, (F.BOT,), F.PAUSED, ("pause_output",), work_busy, "onset over the bot: pause"),
     Row(T.SPEECH_STARTED, (F.BOT,), F.CALLER, ("disarm_reprompt",), work_idle, "the caller talks"),
-    Row(T.SPEECH_CONFIRMED, (F.PAUSED, F.CALLER), F.CALLER, why="a real interruption"),
+    Row(T.SPEECH_CONFIRMED, (F.PAUSED, F.CALLER), F.CALLER, ("resume_output",), why="a real interruption"),
     Row(T.SPEECH_DISCARDED, (F.PAUSED,), F.BOT, ("resume_output",), work_busy, "a backchannel"),
     Row(T.SPEECH_DISCARDED, (F.PAUSED, F.CALLER), F.BOT, ("resume_output", "arm_reprompt"), work_idle),
     Row(T.SPEECH_PAUSED, (F.CALLER,), None, ("prefetch",), why="transcribe speculatively"),
     Row(T.SPEECH_PAUSED, (F.PAUSED,), None),
     Row(T.SPEECH_ENDED, (F.PAUSED,), F.BOT, ("resume_output",), work_talking, "too short to interrupt"),
-    Row(T.SPEECH_ENDED, (F.PAUSED, F.CALLER), F.BOT, (), work_not_talking, "the caller's turn is over"),
+    Row(
+        T.SPEECH_ENDED,
+        (F.PAUSED, F.CALLER),
+        F.BOT,
+        ("resume_output",),
+        work_not_talking,
+        "the caller's turn is over",
+    ),
 )
 
 WORK_ROWS: tuple[Row, ...] = (

@@ -146,8 +146,8 @@ def test_data_travels_with_the_trigger_to_the_effect() -> None:
     machine, owner = _machine(W.LISTENING, F.CALLER)
     utterance = object()
     assert machine.fire(T.SPEECH_ENDED, utterance=utterance, speech_end=12.5)
-    ((name, data),) = owner.effects
-    assert name == "start_turn"
+    assert owner.names == ["resume_output", "start_turn"]  # floor first, then work
+    data = owner.effects[1][1]
     assert data["utterance"] is utterance
     assert data["speech_end"] == 12.5
     assert (data["work"], data["floor"]) == (W.LISTENING, F.CALLER)  # the snapshot guards read
@@ -156,7 +156,7 @@ def test_data_travels_with_the_trigger_to_the_effect() -> None:
 def test_a_confirmed_barge_in_is_one_view_change_with_both_machines_moved() -> None:
     machine, owner = _machine(W.SPEAKING, F.PAUSED)
     assert machine.fire(T.SPEECH_CONFIRMED)
-    assert owner.names == ["interrupt_work"]
+    assert owner.names == ["resume_output", "interrupt_work"]  # resumed, then cleared, in one step
     assert owner.views == [("barge_in_confirmed", "barge_in", "listening")]
     assert [(m, d) for m, _t, _s, d in owner.transitions] == [("floor", "caller"), ("work", "listening")]
 
@@ -167,6 +167,13 @@ def test_a_trigger_fired_inside_an_effect_runs_after_the_current_one() -> None:
     assert machine.fire(T.SPEECH_ENDED, utterance=None, speech_end=0.0)
     assert machine.work is W.LISTENING
     assert [t for _m, t, _s, _d in owner.transitions] == [T.SPEECH_ENDED, T.SPEECH_ENDED, T.TRANSCRIPT_EMPTY]
+
+
+def test_every_way_out_of_a_paused_floor_opens_the_voice_again() -> None:
+    # Whatever the work did meanwhile (finished, failed, was superseded), a feed left paused is a mute bot.
+    for row in FLOOR_ROWS:
+        if row.source is not None and F.PAUSED in row.source and row.dest not in (None, F.PAUSED):
+            assert "resume_output" in row.effects, row
 
 
 def test_every_view_edge_the_console_draws_is_reachable_from_the_tables() -> None:

@@ -150,3 +150,19 @@ async def test_what_was_spoken_before_a_mid_stream_model_failure_stays_in_the_hi
         assert _bot_said(h)[-1] == first_sentence  # heard; no fallback on top of a reply already begun
         assistant = [m.content for m in h.session.conversation.turns if m.role == "assistant"]
         assert assistant == [first_sentence]
+
+
+async def test_a_caller_who_goes_on_while_the_bot_thinks_gets_one_turn_and_an_answer() -> None:
+    async with call() as h:
+        await _listening(h)
+        gate = h.chaos.hold("llm")
+        await h.say(QUESTION)
+        await h.until(lambda: h.session.state is Work.THINKING)
+        said = len(_bot_said(h))
+        await h.say(QUESTION)  # the caller goes on before the bot said anything
+        gate.set()
+        await h.until(lambda: len(_bot_said(h)) > said and h.session.state is Work.LISTENING)
+        assert _bot_said(h)[-1] == REPLY
+        users = [m for m in h.session.conversation.turns if m.role == "user"]
+        assert len(users) == 1  # one turn however many pauses
+        await _answered_normally(h)
