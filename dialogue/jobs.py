@@ -25,7 +25,7 @@ from dialogue.turn import Job, Turn, TurnRunner, speculative_transcript
 from dialogue.voice import BotVoice
 from media.speech import SpeechToText, Transcript, Utterance
 
-Work_ = Callable[[Job], Coroutine[Any, Any, None]]
+JobWork = Callable[[Job], Coroutine[Any, Any, None]]
 """What a job does, given its record."""
 
 
@@ -73,10 +73,10 @@ class Jobs:
         self._log = structlog.get_logger()
 
     # --- starting and stopping -----------------------------------------------------------------------
-    def begin(self, work: Work_, name: str) -> Job:
+    def begin(self, work: JobWork, name: str) -> Job:
         return self._start(Job(self._host.machine.next_generation(), name), work)
 
-    def _start(self, job: Job, work: Work_) -> Job:
+    def _start(self, job: Job, work: JobWork) -> Job:
         self.job = job
         self._task = self._tasks.spawn(self._guarded(job, work), f"{job.name}-{job.gen}")
         return job
@@ -145,7 +145,7 @@ class Jobs:
         self._prefetch = (utterance.pcm16, task)
 
     # --- running ---------------------------------------------------------------------------------------
-    async def _guarded(self, job: Job, work: Work_) -> None:
+    async def _guarded(self, job: Job, work: JobWork) -> None:
         try:
             await work(job)
         except Exception as exc:  # noqa: BLE001 - never silent: whatever failed, the caller hears why

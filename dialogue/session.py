@@ -27,7 +27,7 @@ from dialogue.events import (
     SpeechActivity,
     StateChanged,
 )
-from dialogue.jobs import Jobs, Work_
+from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
 from dialogue.tasks import CallTasks
@@ -195,7 +195,7 @@ class CallSession:
     def failures(self) -> int:
         return self._failures
 
-    def take_over(self, work: Work_, name: str) -> None:
+    def take_over(self, work: JobWork, name: str) -> None:
         """DTMF, a reprompt or the time limit: this work replaces whatever the bot was doing."""
         self.fire(T.TAKE_OVER, run=work, name=name)
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import structlog
 
 from dialogue.config import SessionConfig
-from dialogue.jobs import Jobs, Work_
+from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import CallMachine, Floor, Work
 
@@ -26,7 +26,7 @@ class TimerHost(Protocol):
     @property
     def ended(self) -> bool: ...
 
-    def take_over(self, work: Work_, name: str) -> None: ...
+    def take_over(self, work: JobWork, name: str) -> None: ...
 
 
 class CallTimers:
