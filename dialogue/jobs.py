@@ -18,7 +18,7 @@ from dialogue.conversation import Conversation
 from dialogue.events import CallError, CallEvent, ProtocolEvent, TranscriptEvent, TurnLatency
 from dialogue.latency import TurnClock
 from dialogue.lines import ScriptedLines
-from dialogue.machine import CallMachine, Trigger, Work
+from dialogue.machine import TALKING, CallMachine, Trigger, Work
 from dialogue.tasks import CallTasks
 from dialogue.tools import Outcome
 from dialogue.turn import Job, Turn, TurnRunner, speculative_transcript
@@ -133,7 +133,7 @@ class Jobs:
             ProtocolEvent(call_sid=self._host.call_sid, name="clear", detail=f"barge-in in {data['work']}")
         )
         self.cancel()
-        if job is not None and job.spoken:
+        if job is not None and job.spoken and data["work"] in TALKING:
             self._record_interrupted(job)
 
     def start_prefetch(self, utterance: Utterance) -> None:
