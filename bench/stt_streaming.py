@@ -30,7 +30,8 @@ import httpx
 import structlog
 from openai import AsyncOpenAI
 
-from bench.run import _free_port, _voicebot, machine
+from bench.processes import _free_port, _voicebot
+from bench.run import machine
 from media.clients import Rotation, clients_for
 from media.codec import FRAME_BYTES
 from media.streaming_stt import BufferedSTT, StreamingSTT, StreamingTranscriber
