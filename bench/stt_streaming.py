@@ -155,7 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--realtime-ms", type=float, default=100.0)
     parser.add_argument("--stt-ms", type=float, default=300.0)
     args = parser.parse_args(argv)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings and up
     port = _free_port()
     cmd = _voicebot("fakes", "--port", str(port), "--log-level", "warning")
     cmd += ["--realtime-ms", str(args.realtime_ms), "--stt-ms", str(args.stt_ms)]
@@ -179,4 +178,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Warnings and up when run as a script; never reconfigure logging for a process that imports main().
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     raise SystemExit(main())
