@@ -21,8 +21,10 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     ctx: AppContext = request.app.state.ctx
     providers = ctx.providers.describe()
     reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
+    loading = ctx.providers.loading()
+    reasons += loading
     body: dict[str, object] = {
-        "status": "ready" if not reasons else "not_ready",
+        "status": "ready" if not reasons else "loading" if loading == reasons else "not_ready",
         "providers": providers,
         "notes": list(ctx.providers.missing),
         "signatures": "enabled" if ctx.settings.signatures_enabled else "disabled",
