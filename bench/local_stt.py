@@ -24,6 +24,7 @@ from media.espeak import synthesize_pcm16
 from media.speech import Utterance
 from media.stt_local import LocalSpeechToText
 from media.whisper_models import packaged_model
+from web.providers import local_stt_prompt
 
 QUESTIONS: list[tuple[str, str]] = [
     ("Wann haben Sie am Samstag geöffnet?", "Öffnungszeiten"),
@@ -77,7 +78,7 @@ def speech_only(pcm16: bytes, floor: int = 300) -> bytes:
 
 async def run(model: str, repeat: int, prompt: bool) -> None:
     profile = load_profile()
-    stt = LocalSpeechToText(model=model, prompt=profile.stt_prompt() if prompt else "", timeout_s=30.0)
+    stt = LocalSpeechToText(model=model, prompt=local_stt_prompt(profile) if prompt else "", timeout_s=30.0)
     started = time.perf_counter()
     await stt.warm()
     load_s = time.perf_counter() - started

@@ -50,6 +50,10 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
     configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
     app = create_app(settings)
     structlog.get_logger().info("listening", url=f"http://{settings.host}:{settings.port}")
+    if sys.stderr.isatty():
+        from web.banner import banner
+
+        click.echo(banner(settings, app.state.ctx.providers), err=True)
     _freeze_startup_objects()
     # μ-law does not compress: permessage-deflate would only burn CPU on every 20 ms frame.
     uvicorn.run(
@@ -167,6 +171,30 @@ class _Forgetful(list):  # type: ignore[type-arg]
         return
 
 
+@main.command()
+@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds allowed per check.")
+@click.pass_obj
+def doctor(env_file: Path, timeout: float) -> None:
+    """Check every configured provider with one real request; exit non-zero on any failure."""
+    from web.doctor import run_from_cli
+
+    sys.exit(run_from_cli(_settings_or_exit(env_file), timeout))
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Take over a number whose webhook points at another server.")
+@click.pass_obj
+def connect(env_file: Path, force: bool) -> None:
+    """Serve the bot, open a tunnel (or use PUBLIC_URL) and point the Twilio number at it."""
+    from web.connect_cli import run
+
+    settings = _settings_or_exit(env_file)
+    from web.logging import configure_logging
+
+    configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
+    sys.exit(run(settings, force))
+
+
 def _simulate_command() -> click.Command:
     from simulator.cli import simulate
 
@@ -189,4 +217,5 @@ def _secrets(settings: Settings) -> list[str]:
         settings.elevenlabs_api_key.get_secret_value(),
         settings.twilio_auth_token.get_secret_value(),
         settings.console_password.get_secret_value(),
+        settings.ngrok_authtoken.get_secret_value(),
     ]
