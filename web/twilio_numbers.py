@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from media.errors import VoicebotError
@@ -90,8 +90,12 @@ class TwilioNumbers:
         await self._http.aclose()
 
     def _explain(self, exc: BaseException) -> TwilioSetupError:
-        if isinstance(exc, TwilioRestException):
-            status = int(exc.status)
+        # A list request that fails raises a plain TwilioException carrying the response ("Unable to fetch
+        # page"), not a TwilioRestException: read the status from either.
+        page_response = exc.args[1] if isinstance(exc, TwilioException) and len(exc.args) > 1 else None
+        status_code = getattr(exc, "status", None) or getattr(page_response, "status_code", None)
+        if isinstance(exc, TwilioException) and status_code is not None:
+            status = int(status_code)
             if status in (401, 403):
                 return TwilioSetupError(
                     f"Twilio refused the credentials (HTTP {status}): check TWILIO_ACCOUNT_SID and "
@@ -103,7 +107,7 @@ class TwilioNumbers:
                 )
             if status == 404:
                 return TwilioSetupError("Twilio does not know that number or account (HTTP 404)")
-            return TwilioSetupError(f"Twilio answered HTTP {status} ({exc.code}): retry later")
+            return TwilioSetupError(f"Twilio answered HTTP {status}: retry later")
         if isinstance(exc, httpx.TimeoutException):
             return TwilioSetupError(
                 f"Twilio at {self._where} did not answer within {self._timeout_s:g} s: check the network "
