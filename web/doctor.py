@@ -76,7 +76,7 @@ def fix_for(exc: BaseException, settings: Settings, role: str) -> str:
         return f"not found (HTTP 404): check the base URL ({base}) and the model name"
     if "connection failed" in exc.detail:
         return f"cannot reach {base}: check the base URL"
-    if "timed out" in exc.detail:
+    if "timed out" in exc.detail or "nothing within" in exc.detail:
         return f"no answer in time from {base}: check the network or the base URL"
     return exc.detail
 
