@@ -120,3 +120,27 @@ def test_exit_code_is_non_zero_when_a_role_is_missing(
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL stt" in out
+
+
+async def test_a_local_openai_compatible_server_takes_the_llm_role(
+    tmp_path: Path, fake: FakeEndpoints, twilio: TwilioRestFake
+) -> None:
+    # What an operator sets for llama.cpp's llama-server or Ollama: their base URL, any key, their model
+    # name, and local speech-to-text (neither serves /audio/transcriptions).
+    fake.behaviour.openai_api_key = "sk-no-key-required"
+    settings = cloud(
+        tmp_path,
+        fake,
+        twilio,
+        openai_api_key="sk-no-key-required",
+        openai_llm_model="qwen2.5:7b-instruct",
+        stt_provider="local",
+        elevenlabs_api_key="",
+    )
+    results = await doctor(settings, timeout_s=30.0)
+    assert results["llm"].ok, results["llm"]
+    assert results["llm"].engine == "openai:qwen2.5:7b-instruct"
+    assert results["stt"].engine.startswith("faster-whisper:")
+    [chat] = fake.behaviour.requests_to("chat")
+    assert chat.body["model"] == "qwen2.5:7b-instruct"
+    assert fake.behaviour.requests_to("stt") == []
