@@ -3,6 +3,8 @@ tunnel, and a signed test request through it. Faults must say what to do and lea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,11 +14,14 @@ import pytest
 from pydantic import SecretStr
 
 from fakes.twilio_rest import TwilioRestFake
+from tests.console.browser import free_port
 from tests.support.server import run_app
 from tests.support.tunnel import StandInTunnel, stand_in_tunnel
 from web.app import create_app
 from web.connect import connect_number
+from web.connect_cli import serve_connected
 from web.settings import Settings
+from web.tunnel import Tunnel
 from web.twilio_numbers import TwilioSetupError
 
 SID = "AC" + "c" * 32
@@ -161,3 +166,44 @@ async def test_twilio_faults_say_what_to_do_and_change_nothing(
         await connect_number(settings, settings.public_url, timeout_s=1.0)
     assert twilio.numbers[pn]["voice_url"] == ""
     assert twilio.number_updates() == []
+
+
+async def test_the_command_serves_tunnels_connects_and_says_when_the_tunnel_dies(
+    tmp_path: Path, twilio: TwilioRestFake
+) -> None:
+    pn = twilio.add_number(NUMBER)
+    lines: list[str] = []
+    connected, down = asyncio.Event(), asyncio.Event()
+    tunnels: list[StandInTunnel] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if line.startswith("Call "):
+            connected.set()
+        if line.startswith("WARNING: the tunnel"):
+            down.set()
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def open_tunnel(host: str, port: int) -> Tunnel:
+            tunnel = await stack.enter_async_context(stand_in_tunnel(port))
+            tunnels.append(tunnel)
+            return Tunnel(url=tunnel.url, close=tunnel.cut)
+
+        settings = make_settings(
+            tmp_path, twilio_api_base_url=twilio.base_url, stt_provider="auto", port=free_port()
+        )
+        stop = asyncio.Event()
+        command = asyncio.create_task(
+            serve_connected(settings, open_tunnel=open_tunnel, say=say, watch_interval_s=0.2, stop=stop)
+        )
+        await asyncio.wait([command, asyncio.ensure_future(connected.wait())], return_when="FIRST_COMPLETED")
+        assert connected.is_set(), lines
+        [tunnel] = tunnels
+        assert lines[0] == f"tunnel: {tunnel.url} -> http://127.0.0.1:{settings.port}"
+        assert f"Call {NUMBER} now to talk to the bot." in lines
+        assert twilio.numbers[pn]["voice_url"] == f"{tunnel.url}/voice"
+        await tunnel.cut()
+        await down.wait()
+        stop.set()
+        assert await command == 0
