@@ -35,8 +35,8 @@ def banner(settings: Settings, providers: Providers) -> str:
         if engine == "missing":
             hint = "   <- MISSING: calls are refused; see `voicebot check`"
         lines.append(f"  {ROLES[role]:<15}{engine}{hint}")
-    if any(note.startswith("stt loading") for note in providers.loading()):
-        lines.append("  (the local speech model is loading: /ready answers 200 once it is there)")
+    if getattr(providers.stt, "state", None) in ("idle", "loading"):
+        lines.append("  (the local speech model loads in a few seconds: /ready answers 200 once it is there)")
     if settings.public_url:
         lines.append(f"  phone        Twilio webhooks go to {settings.public_url}/voice")
     else:
