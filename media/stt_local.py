@@ -70,6 +70,7 @@ class LocalSpeechToText:
         self._load_lock = threading.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-stt")
         self._queued = 0
+        self._queued_lock = threading.Lock()  # counted on the event loop, discounted on the worker
         self._loading: Future[Any] | None = None
 
     def start_loading(self) -> None:
@@ -90,13 +91,14 @@ class LocalSpeechToText:
     async def transcribe(self, utterance: Utterance) -> Transcript:
         if utterance.duration_s < 0.1:
             return Transcript(text="", language=self.language)
-        if self._queued >= self.max_queued:
-            raise ProviderError(
-                "stt", f"local model busy: {self._queued} transcriptions already waiting", retryable=False
-            )
+        with self._queued_lock:
+            if self._queued >= self.max_queued:
+                raise ProviderError(
+                    "stt", f"local model busy: {self._queued} transcriptions already waiting", retryable=False
+                )
+            self._queued += 1
         abandoned = threading.Event()
         job = _Job(utterance, abandoned, time.monotonic())
-        self._queued += 1
         future = self._worker.submit(self._run, job)
         future.add_done_callback(self._finished)
         try:
@@ -116,7 +118,8 @@ class LocalSpeechToText:
         return Transcript(text=text, language=self.language)
 
     def _finished(self, _future: Future[str]) -> None:
-        self._queued -= 1  # runs on the worker thread or, for a cancelled job, the cancelling one
+        with self._queued_lock:  # runs on the worker thread or, for a cancelled job, the cancelling one
+            self._queued -= 1
 
     def _load(self) -> Any:
         with self._load_lock:
