@@ -101,15 +101,16 @@ class LocalSpeechToText:
         job = _Job(utterance, abandoned, time.monotonic())
         future = self._worker.submit(self._run, job)
         future.add_done_callback(self._finished)
+        budget_s = self.timeout_s
         try:
-            text = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout_s)
+            text = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), budget_s)
         except TimeoutError:
             abandoned.set()
             if not future.cancel():  # already running: it keeps the worker until it ends
                 self.overruns += 1
-                future.add_done_callback(lambda _f: _log_overrun(job, self.timeout_s))
+                future.add_done_callback(lambda _f: _log_overrun(job, budget_s))
             raise ProviderError(
-                "stt", f"local model took longer than {self.timeout_s:.1f} s", retryable=False
+                "stt", f"local model took longer than {budget_s:g} s", retryable=False
             ) from None
         except asyncio.CancelledError:
             abandoned.set()
