@@ -183,8 +183,9 @@ def doctor(env_file: Path, timeout: float) -> None:
 
 @main.command()
 @click.option("--force", is_flag=True, help="Take over a number whose webhook points at another server.")
+@click.option("--no-serve", is_flag=True, help="The bot already runs behind PUBLIC_URL: only point and test.")
 @click.pass_obj
-def connect(env_file: Path, force: bool) -> None:
+def connect(env_file: Path, force: bool, no_serve: bool) -> None:
     """Serve the bot, open a tunnel (or use PUBLIC_URL) and point the Twilio number at it."""
     from web.connect_cli import run
 
@@ -192,7 +193,7 @@ def connect(env_file: Path, force: bool) -> None:
     from web.logging import configure_logging
 
     configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
-    sys.exit(run(settings, force))
+    sys.exit(run(settings, force, serve=not no_serve))
 
 
 def _simulate_command() -> click.Command:

@@ -97,8 +97,24 @@ def _print(report: ConnectReport, say: Callable[[str], None]) -> None:
     say(f"Call {report.phone_number} now to talk to the bot.")
 
 
-def run(settings: Settings, force: bool) -> int:
+async def connect_only(settings: Settings, *, force: bool, say: Callable[[str], None] = click.echo) -> int:
+    """For a bot that already runs behind PUBLIC_URL (a host, a proxy, your own tunnel): point and test."""
+    if not settings.public_url:
+        say("error: --no-serve needs PUBLIC_URL: the address where the running bot is reached")
+        return 2
     try:
+        report = await connect_number(settings, settings.public_url, force=force)
+    except TwilioSetupError as exc:
+        say(f"error: {exc.detail}")
+        return 1
+    _print(report, say)
+    return 0
+
+
+def run(settings: Settings, force: bool, serve: bool = True) -> int:
+    try:
+        if not serve:
+            return asyncio.run(connect_only(settings, force=force))
         return asyncio.run(serve_connected(settings, force=force))
     except ConfigError as exc:
         click.echo(f"error: {exc.detail}", err=True)

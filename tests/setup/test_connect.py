@@ -19,7 +19,7 @@ from tests.support.server import run_app
 from tests.support.tunnel import StandInTunnel, stand_in_tunnel
 from web.app import create_app
 from web.connect import connect_number
-from web.connect_cli import serve_connected
+from web.connect_cli import connect_only, serve_connected
 from web.settings import Settings
 from web.tunnel import Tunnel
 from web.twilio_numbers import TwilioSetupError
@@ -207,3 +207,19 @@ async def test_the_command_serves_tunnels_connects_and_says_when_the_tunnel_dies
         await down.wait()
         stop.set()
         assert await command == 0
+
+
+async def test_no_serve_points_a_number_at_a_bot_that_already_runs(
+    tmp_path: Path, twilio: TwilioRestFake
+) -> None:
+    pn = twilio.add_number(NUMBER)
+    settings = make_settings(tmp_path, twilio_api_base_url=twilio.base_url, stt_provider="auto")
+    lines: list[str] = []
+    async with bot_behind_tunnel(settings) as (tunnel, settings):
+        assert await connect_only(settings, force=False, say=lines.append) == 0
+        assert await connect_only(settings, force=False, say=lines.append) == 0
+    assert twilio.numbers[pn]["voice_url"] == f"{tunnel.url}/voice"
+    assert lines[0] == f"changed: voice webhook: (none) -> {tunnel.url}/voice"
+    assert f"unchanged: {NUMBER} already sends its calls to {tunnel.url}/voice" in lines
+    assert await connect_only(make_settings(tmp_path), force=False, say=lines.append) == 2
+    assert lines[-1].startswith("error: --no-serve needs PUBLIC_URL")
