@@ -48,12 +48,14 @@ def ngrok_opener(authtoken: str) -> TunnelOpener:
         except Exception as exc:  # noqa: BLE001 - the SDK raises untyped errors: say which, and stop
             raise ConfigError(f"ngrok could not open a tunnel: {exc} (check NGROK_AUTHTOKEN)") from None
 
+        url = str(listener.url())
+
         async def close() -> None:
-            result = listener.close()
+            result = ngrok.disconnect(url)  # awaitable when called from a running event loop
             if inspect.isawaitable(result):
                 await result
 
-        return Tunnel(url=str(listener.url()), close=close)
+        return Tunnel(url=url, close=close)
 
     return open_ngrok
 
