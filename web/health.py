@@ -21,10 +21,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     ctx: AppContext = request.app.state.ctx
     providers = ctx.providers.describe()
     reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
-    loading = ctx.providers.loading()
-    reasons += loading
+    reasons += ctx.providers.loading()
+    status = "ready" if not reasons else "not_ready"
+    if reasons and all(r.startswith("stt loading") for r in reasons):
+        status = "loading"  # will become ready by itself: a load balancer should just wait
     body: dict[str, object] = {
-        "status": "ready" if not reasons else "loading" if loading == reasons else "not_ready",
+        "status": status,
         "providers": providers,
         "notes": list(ctx.providers.missing),
         "signatures": "enabled" if ctx.settings.signatures_enabled else "disabled",

@@ -101,3 +101,19 @@ def test_ready_says_loading_until_the_model_is_loaded(request: pytest.FixtureReq
         resp = client.get("/ready")
         assert resp.status_code == 200, resp.json()
         assert resp.json()["status"] == "ready"
+
+
+def test_ready_says_not_ready_when_the_model_cannot_load(tmp_path: Path) -> None:
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    settings = Settings(data_dir=tmp_path, local_stt_model=str(broken))
+    providers = build_providers(settings)
+    stt = providers.stt
+    assert isinstance(stt, LocalSpeechToText)
+    with TestClient(app=create_app(settings, providers)) as client:
+        assert stt._loading is not None
+        assert isinstance(stt._loading.exception(), ProviderError)
+        resp = client.get("/ready")
+    assert resp.status_code == 503
+    assert resp.json()["status"] == "not_ready"
+    assert any(r.startswith("stt failed to load: stt: cannot load model") for r in resp.json()["reasons"])
