@@ -53,6 +53,7 @@ def create_app(
                 "twilio_signatures_disabled",
                 detail="TWILIO_AUTH_TOKEN is not set: anyone who finds this server can drive it",
             )
+        ctx.providers.start_loading()
         warming = asyncio.create_task(ctx.providers.warm_phrases(), name="warm_phrases")
         try:
             yield

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_api_base_url: str = ""
     transfer_number: str = ""
+    twilio_phone_number: str = ""
+    """The number ``voicebot connect`` points at the bot; empty: the account's only number."""
+    ngrok_authtoken: SecretStr = SecretStr("")
+    """``voicebot connect`` opens an ngrok tunnel with it when PUBLIC_URL is empty."""
 
     # --- OpenAI (speech-to-text and language model) ---------------------------------------------------
     openai_api_key: SecretStr = SecretStr("")
