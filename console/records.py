@@ -22,6 +22,8 @@ class CallRecord(Base):
     stream_sid: Mapped[str] = mapped_column(String(64), default="")
     caller: Mapped[str] = mapped_column(String(64), default="")
     """Masked, as the event carried it: the store never sees a full number."""
+    caller_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    """Keyed hash of the full number (``media.privacy.caller_hash``): finds a caller's calls, no more."""
     transport: Mapped[str] = mapped_column(String(16), default="")
     started_at: Mapped[float] = mapped_column(Float, index=True)
     ended_at: Mapped[float | None] = mapped_column(Float, default=None)

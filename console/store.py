@@ -79,8 +79,10 @@ class CallSummary:
 
 
 class CallStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, caller_key: bytes = b"") -> None:
         self.url = async_url(url)
+        self.caller_key = caller_key
+        self._caller_hashes: dict[str, str] = {}
         self._queue: asyncio.Queue[CallEvent] = asyncio.Queue(QUEUE_LIMIT)
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
@@ -100,6 +102,18 @@ class CallStore:
             if self.dropped % 1000 == 1:
                 log.warning("call_store_behind", dropped=self.dropped, kind=event.kind)
 
+    def note_caller(self, call_sid: str, caller_hash: str) -> None:
+        """The keyed hash of a call's number, kept on its row when the call's start is written."""
+        if caller_hash:
+            self._caller_hashes[call_sid] = caller_hash
+            if len(self._caller_hashes) > QUEUE_LIMIT:  # starts that never came must not pile up
+                self._caller_hashes.pop(next(iter(self._caller_hashes)))
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self._sessions is not None, "call store not started"
+        return self._sessions
+
     # --- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
         if self.url.startswith("sqlite") and ":///" in self.url:
@@ -111,6 +125,7 @@ class CallStore:
             sa_event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
         async with self._engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         self._task = asyncio.create_task(self._write_forever(), name="call-store-writer")
         log.info("call_store_started", backend=self.url.split(":", 1)[0])
@@ -165,6 +180,7 @@ class CallStore:
                 if isinstance(event, CallStarted):
                     call.stream_sid, call.caller = event.stream_sid, mask_number(event.caller)
                     call.transport, call.started_at = event.transport, event.at
+                    call.caller_hash = self._caller_hashes.pop(event.call_sid, "")
                 elif isinstance(event, TranscriptEvent):
                     turns.append(
                         {
@@ -262,6 +278,15 @@ class CallStore:
         if call.ended_at is not None:
             view.apply(CallEnded(call_sid=call_sid, at=call.ended_at, reason=call.end_reason))
         return view
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """Databases made before ``caller_hash`` existed get the column (``create_all`` adds only tables)."""
+    from sqlalchemy import inspect, text
+
+    columns = {c["name"] for c in inspect(conn).get_columns("calls")}
+    if "caller_hash" not in columns:
+        conn.execute(text("ALTER TABLE calls ADD COLUMN caller_hash VARCHAR(64) DEFAULT ''"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

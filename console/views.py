@@ -245,6 +245,13 @@ class LiveCalls:
     def ended(self) -> list[CallView]:
         return sorted((v for v in self._calls.values() if not v.live), key=lambda v: -v.started_at)
 
+    def drop(self, call_sids: list[str]) -> None:
+        """Ended calls deleted from the store (retention, erasure) leave the history list here too."""
+        for sid in call_sids:
+            view = self._calls.get(sid)
+            if view is not None and not view.live:
+                del self._calls[sid]
+
     def _forget_silent(self, now: float) -> None:
         for sid in [
             s for s, v in self._calls.items() if v.live and now - v.last_event_at > self._silent_after_s

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from fakes.clips import ClipRegistry
+
 
 class Fault(StrEnum):
     TIMEOUT = "timeout"
@@ -97,6 +99,9 @@ class FakeBehaviour:
     per_model: dict[tuple[Endpoint, str], EndpointBehaviour] = field(default_factory=dict)
     """Faults (and pacing, where set) for one model only: the primary model fails, the fallback answers."""
     paced_models: set[tuple[Endpoint, str]] = field(default_factory=set)
+    clips: ClipRegistry = field(default_factory=ClipRegistry)
+    """Caller clips by text: a transcription answers with the words of the clips in its audio, so a test
+    sees whether a whole turn or half of it reached STT. Empty (or no clip in the audio): the queue."""
 
     def endpoint(self, name: Endpoint) -> EndpointBehaviour:
         result: EndpointBehaviour = getattr(self, name)
@@ -147,6 +152,14 @@ class FakeBehaviour:
 
     def next_transcript(self) -> str:
         return self.transcripts.popleft() if self.transcripts else self.default_transcript
+
+    def transcript_for(self, wav: bytes | None) -> str:
+        """The words of the registered clips in ``wav``; otherwise the next queued or default transcript."""
+        if self.clips and wav:
+            heard = self.clips.transcribe_wav(wav)
+            if heard is not None:
+                return heard
+        return self.next_transcript()
 
     def next_reply(self) -> FakeReply:
         return self.replies.popleft() if self.replies else self.default_reply

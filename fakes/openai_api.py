@@ -58,7 +58,7 @@ async def _common_fault(ex: Exchange, fault: Fault | None) -> bool:
 
 async def _transcribe(ex: Exchange, behaviour: FakeBehaviour) -> None:
     form = await ex.form()
-    form.pop("file_data", None)
+    upload = form.pop("file_data", None)
     behaviour.requests.append(RecordedRequest("stt", ex.path, _masked(ex.headers), form, ex.client_port))
     fault, pacing = behaviour.conduct("stt", str(form.get("model", "")))
     if not await ex.pause(pacing.ttfb_ms) or await _common_fault(ex, fault):
@@ -66,7 +66,7 @@ async def _transcribe(ex: Exchange, behaviour: FakeBehaviour) -> None:
     if "file_bytes" not in form or "model" not in form:
         await ex.respond_json(400, _error("Missing file or model.", "invalid_request_error", None))
         return
-    text = behaviour.next_transcript()
+    text = behaviour.transcript_for(upload if isinstance(upload, bytes) else None)
     if fault is Fault.MALFORMED:
         await ex.respond(200, b'{"text": "' + text.encode()[:8], "application/json")
         return

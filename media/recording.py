@@ -110,6 +110,15 @@ class StereoRecorder:
             self._caller.clear()
             self._bot.clear()
 
+    def discard(self) -> None:
+        """The caller objected: stop at once and delete everything recorded so far. Idempotent."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
     def _flush(self, n: int) -> None:
         assert self._file is not None
         bot = self._bot[:n]

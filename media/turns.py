@@ -12,6 +12,12 @@ audio at once (the caller hears the bot stop after Twilio's short buffer drains)
 after only ``backchannel_gap_ms`` of silence, so the bot resumes where it paused. When a discarded segment is
 followed within ``end_of_turn_silence_ms`` by a real interruption, the utterance starts at the discarded
 segment, so "Moment, … ich hätte eine Frage" reaches STT whole.
+
+How long a pause may last before the turn ends depends on the words: ``SpeechPaused`` offers the utterance
+at ``eager_eot_ms``; when its transcript is back, the session asks ``media.endpointing.judge_turn`` and hands
+the verdict to ``judge_pause``, which sets this pause's silence (short when complete, up to
+``end_of_turn_hold_ms`` when the sentence is unfinished). New speech drops the verdict; without one,
+``end_of_turn_silence_ms`` applies as before.
 """
 
 from __future__ import annotations
@@ -24,14 +30,24 @@ import numpy as np
 
 from media.codec import FRAME_BYTES, FRAME_MS, ulaw_to_array
 from media.echo import EchoConfig, EchoGate, level_db
+from media.endpointing import Completion, Verdict
 from media.errors import ConfigError
 from media.speech import Utterance
+from media.turn_events import (
+    BargeIn,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    TurnEvent,
+)
 from media.vad import VoiceActivityDetector, WebRtcVad
 
 __all__ = [
     "BargeIn",
     "SpeechDiscarded",
     "SpeechEnded",
+    "SpeechPaused",
     "SpeechStarted",
     "TurnConfig",
     "TurnDetector",
@@ -73,7 +89,21 @@ class TurnConfig:
     eager_eot_ms: int = 200
     """Silence after which ``SpeechPaused`` offers the utterance for speculative transcription (0: never).
     200 ms is past the short pauses inside a sentence (measured 120–240 ms, with VAD hangover), so few
-    requests are wasted, and leaves 300 ms of the end-of-turn wait to hide the STT round-trip in."""
+    requests are wasted, and leaves 300 ms of the end-of-turn wait to hide the STT round-trip in. With
+    end-of-turn verdicts (``judge_pause``) 100 ms is better: the verdict then comes 200 ms into the silence
+    with a 100 ms transcriber, and ``python -m bench.turn_taking`` measured a mean delay of 385 ms instead
+    of ~480 ms at the same 3.8 % cut-offs; it doubles speculative STT requests, so it waits for the wiring."""
+    end_of_turn_complete_ms: int = 200
+    """Silence that ends a turn the end-of-turn judge called complete ("Nein, danke.", a question). It is
+    reached before the judge's transcript arrives (``eager_eot_ms`` + STT), so the turn ends the moment
+    the verdict does; shorter would only matter for a transcriber faster than 100 ms after the pause."""
+    end_of_turn_unsure_ms: int = 700
+    """Silence for an ``unsure`` verdict: a dictation of unknown length, a possible verb particle ("Ich
+    rufe an"). Bridges the pauses between digit groups (measured 300-700 ms in the bench corpus)."""
+    end_of_turn_hold_ms: int = 1500
+    """The longest the bot listens through a pause after an unfinished sentence ("mit", "dass", "ähm",
+    "Die Nummer ist"): real German pauses reach 1.5 s (eot-bench). Longer silence ends the turn anyway,
+    so a caller who gives up mid-sentence is answered."""
     backchannel_gap_ms: int = 300
     """While the bot speaks: silence that ends an interruption candidate as a backchannel, so the bot
     resumes after a "mhm" within ~300 ms instead of waiting a whole end-of-turn silence."""
@@ -92,60 +122,16 @@ class TurnConfig:
             raise ConfigError("min_utterance_ms below 100 would send STT audio it rejects (< 0.1 s)")
         if self.max_utterance_ms <= self.min_utterance_ms or self.speech_confirm_ms < FRAME_MS:
             raise ConfigError("need speech_confirm_ms >= 20 and max_utterance_ms > min_utterance_ms")
+        if not self.end_of_turn_complete_ms <= self.end_of_turn_unsure_ms <= self.end_of_turn_hold_ms:
+            raise ConfigError("need end_of_turn_complete_ms <= end_of_turn_unsure_ms <= end_of_turn_hold_ms")
 
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    """Tentative onset after ``speech_confirm_ms`` of voice; ``at_ms`` is the stream time of the onset."""
-
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class BargeIn:
-    """While the bot spoke, the caller spoke for ``barge_in_ms``: a real interruption. ``at_ms`` = decided."""
-
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class SpeechDiscarded:
-    """A segment that is not a turn: too short, or a backchannel while the bot spoke.
-
-    ``utterance`` holds its audio, should the session want to check a short "Stopp!" with STT.
-    """
-
-    at_ms: int
-    duration_ms: int
-    utterance: Utterance | None = None
-
-
-@dataclass(frozen=True)
-class SpeechEnded:
-    """End of turn, decided at ``at_ms``; ``speech_end_ms`` is the end of the last voiced frame.
-
-    ``utterance`` starts ``preroll_ms`` before the onset, so a soft first syllable is kept.
-    """
-
-    at_ms: int
-    utterance: Utterance
-    speech_end_ms: int
-
-
-@dataclass(frozen=True)
-class SpeechPaused:
-    """The caller has been silent for ``eager_eot_ms``: probably the end of the turn, not yet certain.
-
-    ``utterance`` is byte for byte what ``SpeechEnded`` will carry if the silence lasts, so a session may
-    start transcribing now and use the result only if it does (speculative STT, hidden in the wait).
-    """
-
-    at_ms: int
-    utterance: Utterance
-    speech_end_ms: int
-
-
-TurnEvent = SpeechStarted | BargeIn | SpeechDiscarded | SpeechPaused | SpeechEnded
+    def silence_for(self, kind: Completion) -> int:
+        """The silence (ms after the last voiced frame) that ends a pause judged ``kind``."""
+        if kind is Completion.COMPLETE:
+            return self.end_of_turn_complete_ms
+        if kind is Completion.UNSURE:
+            return self.end_of_turn_unsure_ms
+        return self.end_of_turn_hold_ms
 
 
 def _frames(ms: int) -> int:
@@ -179,6 +165,8 @@ class TurnDetector:
         self._bytes = 0
         self._count = 0
         self._bot_speaking = False
+        self._verdict: Verdict | None = None
+        self._pause_eot: int | None = None  # silence frames that end this pause, from the verdict
         self._clear_segment()
         self._discarded: tuple[int, int] | None = None  # (utterance start, speech end) frames, for merging
 
@@ -202,6 +190,13 @@ class TurnDetector:
     def now_ms(self) -> int:
         return self._bytes // 8
 
+    @property
+    def pause_hold_ms(self) -> int:
+        """The silence the current pause needs to end the turn: the verdict's, else the default."""
+        if self._verdict is None:
+            return self.config.end_of_turn_silence_ms
+        return self.config.silence_for(self._verdict.kind)
+
     def play_reference(self, ulaw: bytes) -> None:
         self.echo.add_reference(ulaw, self._count)
 
@@ -209,6 +204,29 @@ class TurnDetector:
         """Forget the current segment; speech that continues starts a new one (with pre-roll)."""
         self._clear_segment()
         self._discarded = None
+
+    def judge_pause(self, verdict: Verdict, speech_end_ms: int) -> list[TurnEvent]:
+        """Apply the end-of-turn judge's ``verdict`` on the words up to ``speech_end_ms`` to this pause.
+
+        Call it when the transcript of a ``SpeechPaused`` utterance arrives, with that event's
+        ``speech_end_ms``. The pause then ends the turn after ``config.silence_for(verdict.kind)`` of silence
+        instead of ``end_of_turn_silence_ms``; if that much silence has already passed, the returned list
+        holds the ``SpeechEnded`` (decided now, on the stream clock). A verdict about words the caller has
+        since added to (speech resumed), or about an ended turn, is stale and ignored: it returns [].
+        """
+        if (
+            not self._in_segment
+            or (self._last_voiced + 1) * FRAME_MS != speech_end_ms
+            or self._silence == 0
+            or (self._bot_speaking and not self._barged)
+        ):
+            return []
+        self._verdict = verdict
+        self._pause_eot = _frames(self.config.silence_for(verdict.kind))
+        events: list[TurnEvent] = []
+        if self._silence >= self._pause_eot:
+            self._finish(self._count - 1, events, backchannel=False)
+        return events
 
     def push(self, ulaw: bytes) -> list[TurnEvent]:
         self._bytes += len(ulaw)
@@ -230,6 +248,8 @@ class TurnDetector:
         self._barged = False
         self._utt_start = 0
         self._utt: list[bytes] = []
+        self._verdict = None
+        self._pause_eot = None
 
     def _frame(self, ulaw: bytes, events: list[TurnEvent]) -> None:
         samples = ulaw_to_array(ulaw)
@@ -275,6 +295,7 @@ class TurnDetector:
     def _continue(self, idx: int, caller: bool, events: list[TurnEvent]) -> None:
         if caller:
             self._last_voiced, self._silence = idx, 0
+            self._verdict, self._pause_eot = None, None  # the words changed: the verdict was on fewer
             self._check_barge_in(idx, events)
         else:
             self._silence += 1
@@ -287,25 +308,33 @@ class TurnDetector:
         ):
             speech_end = (self._last_voiced + 1) * FRAME_MS
             events.append(SpeechPaused((idx + 1) * FRAME_MS, self._utterance(), speech_end))
-        if self._silence >= (self._gap if backchannel_watch else self._eot):
+        limit = self._eot if self._pause_eot is None else self._pause_eot
+        if backchannel_watch:
+            limit = self._gap
+        if self._silence >= limit:
             self._finish(idx, events, backchannel=backchannel_watch)
         elif idx + 1 - self._onset >= self._max:
-            self._finish(idx, events, backchannel=False)
+            self._finish(idx, events, backchannel=False, reason="max utterance")
 
     def _utterance(self) -> Utterance:
         """The segment up to its last voiced frame, pre-roll included."""
         pcm = b"".join(self._utt[: len(self._utt) - self._silence])
         return Utterance(pcm.ljust(1600, b"\0"))  # STT APIs reject < 0.1 s; only reachable with tiny configs
 
-    def _finish(self, idx: int, events: list[TurnEvent], *, backchannel: bool) -> None:
+    def _finish(self, idx: int, events: list[TurnEvent], *, backchannel: bool, reason: str = "") -> None:
         voiced_frames = self._last_voiced + 1 - self._onset
         utterance = self._utterance()
         at_ms = (idx + 1) * FRAME_MS
+        speech_end = (self._last_voiced + 1) * FRAME_MS
+        verdict = self._verdict
+        if not reason:
+            reason = f"{verdict.kind}: {verdict.reason}" if verdict else "silence, no verdict"
         if backchannel or voiced_frames < self._min:
             events.append(SpeechDiscarded(at_ms, voiced_frames * FRAME_MS, utterance))
             remembered = (self._utt_start, self._last_voiced + 1) if backchannel else None
             self._clear_segment()
             self._discarded = remembered
         else:
-            events.append(SpeechEnded(at_ms, utterance, (self._last_voiced + 1) * FRAME_MS))
+            kind = verdict.kind if verdict else None
+            events.append(SpeechEnded(at_ms, utterance, speech_end, reason, at_ms - speech_end, kind))
             self._clear_segment()

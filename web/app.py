@@ -11,10 +11,12 @@ import structlog
 from litestar import Litestar
 from litestar.logging.config import LoggingConfig
 
+from media.errors import ConfigError
 from web import health, media_ws, twilio_routes
 from web.calls import TwilioEdge
 from web.console_routes import console_wiring
 from web.context import AppContext, SessionFactory
+from web.hosts import HostCheck, allowed_hosts, host_check_middleware
 from web.providers import Providers, build_providers
 from web.sessions import real_session_factory
 from web.settings import Settings
@@ -29,6 +31,7 @@ def create_app(
     session_factory: SessionFactory | None = None,
 ) -> Litestar:
     """``session_factory`` replaces the real call session (tests of the Twilio edge alone use a recorder)."""
+    refuse_unsigned_exposure(settings)
     ctx = AppContext(
         settings=settings,
         providers=providers or build_providers(settings),
@@ -69,6 +72,9 @@ def create_app(
         on_startup=console.on_startup,
         on_shutdown=console.on_shutdown,
         debug=False,
+        middleware=[host_check_middleware(HostCheck(allowed_hosts(settings)))],
+        csrf_config=console.csrf,
+        request_max_body_size=1 << 20,
         # Logging is ours (``configure_logging``): Litestar's default would set the root logger to INFO
         # with a queue-listener thread, letting every HTTP client request line through unmasked.
         logging_config=LoggingConfig(
@@ -80,3 +86,15 @@ def create_app(
     )
     app.state.ctx = ctx
     return app
+
+
+def refuse_unsigned_exposure(settings: Settings) -> None:
+    """Refuses at start, not at the first call: an operator sees the error at once, and no caller
+    ever meets a bot that anyone on the network could also drive."""
+    if settings.signatures_enabled or settings.host_is_loopback or settings.allow_unsigned:
+        return
+    raise ConfigError(
+        f"HOST={settings.host} is reachable from other machines but TWILIO_AUTH_TOKEN is not set: "
+        "anyone could place calls, inject audio and read what the bot says. "
+        "Set TWILIO_AUTH_TOKEN, bind HOST=127.0.0.1, or set ALLOW_UNSIGNED=1 if you accept that"
+    )

@@ -117,8 +117,11 @@ class TwilioEdge:
         if settings.twilio_account_sid and token:
             rest = TwilioRest(settings.twilio_account_sid, token, api_base_url=settings.twilio_api_base_url)
         return cls(
-            signatures=TwilioSignatures(token, settings.public_url),
-            tokens=CallTokens(),
+            signatures=TwilioSignatures(
+                token, settings.public_url, shared_key=settings.twilio_webhook_key.get_secret_value()
+            ),
+            # Unsigned, anyone can ask /voice for tokens: keep few, so a flood evicts its own, not capacity.
+            tokens=CallTokens(max_outstanding=10_000 if token else settings.max_unsigned_pending),
             registry=CallRegistry(),
             rest=rest,
         )

@@ -6,6 +6,7 @@ import gc
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import structlog
@@ -48,7 +49,11 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
         overrides["port"] = port
     settings = _settings_or_exit(env_file, **overrides)
     configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
     structlog.get_logger().info("listening", url=f"http://{settings.host}:{settings.port}")
     _freeze_startup_objects()
     # μ-law does not compress: permessage-deflate would only burn CPU on every 20 ms frame.
@@ -97,6 +102,11 @@ def check(env_file: Path, as_json: bool) -> None:
         )
     if not settings.public_url:
         problems.append("PUBLIC_URL is not set: Twilio cannot be told where to stream (/voice needs it)")
+    refused = not (settings.signatures_enabled or settings.host_is_loopback or settings.allow_unsigned)
+    if refused:
+        problems.append(
+            f"HOST={settings.host} without TWILIO_AUTH_TOKEN: serve refuses to start (ALLOW_UNSIGNED=1)"
+        )
     report = {
         "config": config,
         "providers": providers.describe(),
@@ -118,7 +128,7 @@ def check(env_file: Path, as_json: bool) -> None:
             click.echo(f"note: {note}")
         for problem in problems:
             click.echo(f"problem: {problem}")
-    sys.exit(1 if not providers.ready else 0)
+    sys.exit(1 if not providers.ready or refused else 0)
 
 
 @main.command()
@@ -177,10 +187,46 @@ main.add_command(_simulate_command(), "simulate")
 
 
 def _show(key: str, value: object) -> str:
+    from media.privacy import mask_url_credentials
+
     text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-    if any(s in key for s in ("key", "token", "password")):
+    if any(s in key for s in ("key", "token", "password", "secret")):
         return "***set***" if text else "(not set)"
-    return str(text) if text not in ("", None) else "(not set)"
+    return mask_url_credentials(str(text)) if text not in ("", None) else "(not set)"
+
+
+@main.command()
+@click.pass_obj
+def purge(env_file: Path) -> None:
+    """Delete calls, transcripts and recordings older than RETENTION_DAYS, and say how many."""
+    import asyncio
+
+    from web.retention import purge as run_purge
+    from web.retention import with_store
+
+    settings = _settings_or_exit(env_file)
+    result: Any = asyncio.run(with_store(settings, lambda store: run_purge(settings, store)))
+    counts = ", ".join(f"{n} {what}" for what, n in result.summary().items())
+    click.echo(f"purged (older than {settings.retention_days:g} days): {counts}")
+
+
+@main.command()
+@click.option("--caller", required=True, help="The caller's number as Twilio gives it, e.g. +4930123456.")
+@click.pass_obj
+def forget(env_file: Path, caller: str) -> None:
+    """Delete every call of one caller (GDPR Art. 17): records, transcripts, recordings."""
+    import asyncio
+
+    from web.retention import forget as run_forget
+    from web.retention import with_store
+
+    settings = _settings_or_exit(env_file)
+    if not any(c.isdigit() for c in caller):
+        click.echo("error: --caller must be a phone number", err=True)
+        sys.exit(2)
+    result: Any = asyncio.run(with_store(settings, lambda store: run_forget(settings, store, caller)))
+    counts = ", ".join(f"{n} {what}" for what, n in result.summary().items())
+    click.echo(f"deleted for this caller: {counts}")
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -190,4 +236,13 @@ def _secrets(settings: Settings) -> list[str]:
         settings.twilio_auth_token.get_secret_value(),
         settings.console_password.get_secret_value(),
         settings.llm_fallback_api_key.get_secret_value(),
+        settings.secret_key.get_secret_value(),
+        settings.twilio_webhook_key.get_secret_value(),
+        *_url_passwords(settings.database_url, settings.redis_url),
     ]
+
+
+def _url_passwords(*urls: str) -> list[str]:
+    from urllib.parse import urlsplit
+
+    return [p for p in (urlsplit(u).password if "://" in u else None for u in urls) if p]

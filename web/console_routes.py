@@ -6,36 +6,41 @@ console needs is built here from the settings, so the console package itself rea
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
-from urllib.parse import quote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 import structlog
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, ResponseHeader
-from litestar.di import NamedDependency, Provide
-from litestar.enums import MediaType, RequestEncodingType, ScopeType
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.enums import MediaType, ScopeType
 from litestar.exceptions import HTTPException, WebSocketException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import Body, FromQuery
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN
+from litestar.status_codes import HTTP_401_UNAUTHORIZED
+from litestar.utils.scope.state import ScopeState
 
-from console.auth import COOKIE_NAME, Access, ConsoleAuth
+from console.auth import COOKIE_NAME, Access, ConsoleAuth, LoginThrottle
 from console.hub import CHANNEL, EventHub
 from console.render import STATIC, Renderer
 from console.store import CallStore
 from media.errors import ConfigError
-from web.context import AppContext
-from web.settings import Settings
+from web.context import NOTE_CALLER, AppContext
+from web.keys import instance_secret
+from web.privacy_sinks import DigitMaskingSink
+from web.settings import WILDCARD_HOSTS, Settings
 
 log = structlog.get_logger()
 
@@ -55,6 +60,13 @@ SECURITY_HEADERS = [
 ]
 
 
+CSRF_COOKIE = "voicebot_csrf"
+CSRF_HEADER = "x-csrftoken"
+_CSRF: ContextVar[str] = ContextVar("console_csrf", default="")
+"""The CSRF token of the request being rendered; pages put it in forms and in htmx's headers."""
+LOGIN_URL_FILE = "console-login-url"
+
+
 def recordings_dir(settings: Settings) -> Path:
     """Where sessions write recordings (``media.recording.recording_path``) and the console reads them."""
     return settings.data_dir / "recordings"
@@ -70,12 +82,23 @@ class Console:
     renderer: Renderer
     recordings: Path
     settings: Settings
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     EXTRAS_KEY: ClassVar[str] = "console"
 
     def html(self, template: str, status_code: int = 200, **context: Any) -> Response[str]:
-        page = self.renderer.page(template, password_set=self.auth.password_set, now=time.time(), **context)
+        page = self.renderer.page(
+            template, password_set=self.auth.password_set, now=time.time(), csrf_token=_CSRF.get(), **context
+        )
         return Response(page, media_type=MediaType.HTML, status_code=status_code)
+
+    def login_url(self) -> str:
+        """Where a developer logs in with the start-up token (no password set)."""
+        base = self.settings.public_url
+        if not base:
+            host = "127.0.0.1" if self.settings.host in WILDCARD_HOSTS else self.settings.host
+            base = f"http://{host}:{self.settings.port}"
+        return f"{base}/console/login?token={quote(self.auth.access_token)}"
 
 
 @dataclass(slots=True)
@@ -83,93 +106,51 @@ class ConsoleWiring:
     console: Console
     route_handlers: list[Any]
     plugins: list[Any]
+    csrf: CSRFConfig
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 class ConsoleAccessDenied(HTTPException):
     def __init__(self, access: Access) -> None:
-        status = HTTP_401_UNAUTHORIZED if access is Access.LOGIN_REQUIRED else HTTP_403_FORBIDDEN
-        super().__init__(status_code=status, detail=str(access))
+        super().__init__(status_code=HTTP_401_UNAUTHORIZED, detail=str(access))
         self.access = access
 
 
 def console_access(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:
-    console: Console = connection.app.state.ctx.extras[Console.EXTRAS_KEY]
-    client = connection.client.host if connection.client else None
-    return console.auth.access(
-        token=connection.cookies.get(COOKIE_NAME), client_host=client, headers=connection.headers
-    )
+    console: Console | None = connection.app.state.ctx.extras.get(Console.EXTRAS_KEY)
+    if console is None:
+        return Access.LOGIN_REQUIRED
+    return console.auth.access(token=connection.cookies.get(COOKIE_NAME))
 
 
 def require_console_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guards every console page, stream and socket; a WebSocket is refused before it is accepted."""
+    """Guards every console page, stream, download and socket; a WebSocket is refused before accept."""
     access = console_access(connection)
     if access is Access.ALLOWED:
         return
     if connection.scope["type"] == ScopeType.WEBSOCKET:
-        raise WebSocketException(detail=str(access), code=4401 if access is Access.LOGIN_REQUIRED else 4403)
+        raise WebSocketException(detail=str(access), code=4401)
     raise ConsoleAccessDenied(access)
+
+
+async def remember_csrf(request: Request[Any, Any, Any]) -> None:
+    """Before each console handler: the token the CSRF middleware issued or accepted, for the templates."""
+    token = ScopeState.from_scope(request.scope).csrf_token
+    _CSRF.set(token if isinstance(token, str) else "")
+
+
+def client_id(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The peer address; forwarded headers are not trusted (anyone can send them)."""
+    return connection.client.host if connection.client else "unknown"
 
 
 def _on_denied(request: Request[Any, Any, Any], exc: ConsoleAccessDenied) -> Response[Any]:
     """A page asks for a login; an SSE stream or a script gets a bare status it can act on."""
-    console: Console = request.app.state.ctx.extras[Console.EXTRAS_KEY]
     wants_page = "text/html" in request.headers.get("accept", "") and request.method == "GET"
-    if exc.access is Access.LOGIN_REQUIRED:
-        if wants_page:
-            return Redirect(f"/console/login?next={quote(request.url.path)}", status_code=303)
-        return Response("login required", status_code=HTTP_401_UNAUTHORIZED, media_type=MediaType.TEXT)
     if wants_page:
-        return console.html("denied.html", status_code=HTTP_403_FORBIDDEN)
-    return Response("console is local-only", status_code=HTTP_403_FORBIDDEN, media_type=MediaType.TEXT)
-
-
-def _safe_next(target: str) -> str:
-    """Only back into the console: never an absolute or scheme-relative URL (open redirect)."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/console") or target.startswith("//"):
-        return "/console"
-    return target
-
-
-@get("/login", sync_to_thread=False)
-def login_page(console: NamedDependency[Console], next: FromQuery[str] = "/console") -> Response[str]:
-    return console.html("login.html", next=_safe_next(next), error="")
-
-
-@post("/login", status_code=303)
-async def login(
-    request: Request[Any, Any, Any],
-    console: NamedDependency[Console],
-    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Response[Any]:
-    target = _safe_next(data.get("next", "/console"))
-    if not console.auth.check_password(data.get("password", "")):
-        log.warning("console_login_failed", client=request.client.host if request.client else None)
-        return console.html(
-            "login.html", status_code=HTTP_401_UNAUTHORIZED, next=target, error="Wrong password."
-        )
-    log.info("console_login")
-    cookie = Cookie(
-        key=COOKIE_NAME,
-        value=console.auth.issue(),
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=console.auth.ttl_s,
-    )
-    return Redirect(target, status_code=303, cookies=[cookie])
-
-
-@post("/logout", status_code=303, sync_to_thread=False)
-def logout() -> Response[Any]:
-    return Redirect(
-        "/console/login",
-        status_code=303,
-        cookies=[Cookie(key=COOKIE_NAME, value="", path="/console", max_age=0)],
-    )
+        return Redirect(f"/console/login?next={quote(request.url.path)}", status_code=303)
+    return Response("login required", status_code=HTTP_401_UNAUTHORIZED, media_type=MediaType.TEXT)
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:
@@ -187,26 +168,34 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
 
 
 def console_wiring(ctx: AppContext) -> ConsoleWiring:
-    from web import console_pages, console_phone, console_sse
+    from web import console_login, console_pages, console_phone, console_sse
+    from web.retention import purge_forever
 
     settings = ctx.settings
     channels = ChannelsPlugin(backend=channels_backend(settings), channels=[CHANNEL])
+    secret = instance_secret(settings)
     console = Console(
         hub=EventHub(channels),
-        store=CallStore(settings.effective_database_url),
-        auth=ConsoleAuth(settings.console_password.get_secret_value()),
+        store=CallStore(settings.effective_database_url, caller_key=secret),
+        auth=ConsoleAuth(settings.console_password.get_secret_value(), secret_key=secret),
         renderer=Renderer(),
         recordings=recordings_dir(settings),
         settings=settings,
     )
     ctx.extras[Console.EXTRAS_KEY] = console
-    ctx.add_sink(console.hub)
-    ctx.add_sink(console.store)
+    ctx.extras[NOTE_CALLER] = console.store.note_caller
+    if settings.console_mask_digits:
+        ctx.add_sink(DigitMaskingSink(console.hub))
+        ctx.add_sink(DigitMaskingSink(console.store))
+    else:
+        ctx.add_sink(console.hub)
+        ctx.add_sink(console.store)
     provide = {"console": Provide(lambda: console, sync_to_thread=False, use_cache=True)}
     guarded = Router(
         path="/console",
         route_handlers=[*console_pages.ROUTES, *console_sse.ROUTES, *console_phone.ROUTES],
         guards=[require_console_login],
+        before_request=remember_csrf,
         dependencies=provide,
         exception_handlers={ConsoleAccessDenied: _on_denied},
         response_headers=SECURITY_HEADERS,
@@ -214,23 +203,50 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
     )
     open_routes = Router(
         path="/console",
-        route_handlers=[login_page, login, logout],
+        route_handlers=console_login.ROUTES,
+        before_request=remember_csrf,
         dependencies=provide,
         response_headers=SECURITY_HEADERS,
         signature_namespace={"Console": Console},
     )
     static = create_static_files_router(path="/console/static", directories=[STATIC], include_in_schema=False)
 
+    background: list[asyncio.Task[None]] = []
+
     async def start() -> None:
         await console.store.start()
         await console.hub.start()
-        if not console.auth.password_set:
-            log.warning(
-                "console_local_only", detail="CONSOLE_PASSWORD is not set: /console answers loopback only"
+        background.append(
+            asyncio.create_task(
+                purge_forever(settings, console.store, live=console.hub.live), name="retention"
             )
+        )
+        if not console.auth.password_set:
+            console_login.announce_login_url(console)
 
     async def stop() -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await console.hub.stop()
         await console.store.aclose()
 
-    return ConsoleWiring(console, [guarded, open_routes, static], [channels], [start], [stop])
+    csrf = CSRFConfig(
+        secret=hmac_hex(secret, "csrf"),
+        cookie_name=CSRF_COOKIE,
+        cookie_path="/console",
+        header_name=CSRF_HEADER,
+        cookie_secure=settings.public_url.startswith("https://"),
+        cookie_httponly=True,
+        cookie_samesite="strict",
+        # Twilio signs its webhooks; they carry no browser cookies, so only the console is CSRF-checked
+        exclude=["^/(?!console(/|$))."],
+    )
+    return ConsoleWiring(console, [guarded, open_routes, static], [channels], csrf, [start], [stop])
+
+
+def hmac_hex(key: bytes, purpose: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key, purpose.encode(), hashlib.sha256).hexdigest()

@@ -10,6 +10,9 @@ from media.transport import CallControl, CallTransport, StreamHandler, StreamSta
 from web.providers import Providers
 from web.settings import Settings
 
+NOTE_CALLER = "note_caller"
+"""``ctx.extras`` key: ``(call_sid, caller_hash) -> None``, set by the call store to keep the keyed hash."""
+
 SessionFactory = Callable[[CallTransport, CallControl, StreamStart], StreamHandler]
 """(outbound transport, call control, start message) → the handler that receives the stream."""
 

@@ -8,6 +8,8 @@ from litestar import Request, get
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from console.auth import Access
+from web.console_routes import console_access
 from web.context import AppContext
 
 
@@ -18,10 +20,16 @@ def health() -> dict[str, str]:
 
 @get("/ready")
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    """Anonymous callers learn only ready or not; the detail (engines, whether webhooks are signature-
+    checked) helps an attacker, so it needs a console login."""
     ctx: AppContext = request.app.state.ctx
     providers = ctx.providers.describe()
     reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
+    status = HTTP_200_OK if not reasons else HTTP_503_SERVICE_UNAVAILABLE
+    if console_access(request) is not Access.ALLOWED:
+        return Response({"ready": not reasons}, status_code=status)
     body: dict[str, object] = {
+        "ready": not reasons,
         "status": "ready" if not reasons else "not_ready",
         "providers": providers,
         "notes": list(ctx.providers.missing),
@@ -30,7 +38,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     }
     if reasons:
         body["reasons"] = reasons
-    return Response(body, status_code=HTTP_200_OK if not reasons else HTTP_503_SERVICE_UNAVAILABLE)
+    return Response(body, status_code=status)
 
 
 ROUTES = [health, ready]

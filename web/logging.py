@@ -10,49 +10,84 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import structlog
 
-from media.privacy import mask_phone
+from media.privacy import mask_digit_runs, mask_phone, mask_url_credentials
 
 __all__ = ["SecretMasker", "configure_logging", "mask_phone"]
 
-_SECRET_KEYS = re.compile(r"(api_key|auth_token|password|secret|token|authorization|signature)", re.I)
+_SECRET_KEYS = re.compile(
+    r"(api_key|auth_token|password|passwd|secret|token|authorization|signature|cookie|credential)", re.I
+)
 _PHONE = re.compile(r"\+?\d[\d \-/]{6,}\d")
 _PHONE_KEYS = {"caller", "from_", "from", "to", "called", "number", "transfer_number"}
+_MAX_DEPTH = 6
 
 
-def _mask_value(key: str, value: Any) -> Any:
+_OWN_KEYS = frozenset({"timestamp", "level", "logger"})
+"""Set by the logging pipeline itself: never personal data, skipped for speed."""
+_ID_KEYS = frozenset({"call_sid", "stream_sid", "trigger", "source", "dest"})
+_ID_SHAPE = re.compile(r"[A-Za-z][A-Za-z_]?[0-9A-Za-z_]{0,62}")
+"""Ids and state names, skipped when shaped like one (``CA…``, ``listening``); a call id taken from an
+unverified request may be anything, so other values are masked as usual."""
+_SIX_DIGITS = re.compile(r"\d(?:\D?\d){5}")
+
+
+def _mask_text(text: str, secrets: list[str]) -> str:
+    """Most values (states, ids, short words) hold neither ``@`` nor six digits: they cost two searches."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    if "@" in text:
+        text = mask_url_credentials(text)
+    if _SIX_DIGITS.search(text) is None:
+        return text
+    if "+" in text:
+        text = _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    return mask_digit_runs(text)
+
+
+def _mask_value(key: str, value: Any, secrets: list[str], depth: int = 0) -> Any:
+    """Masks by key and by shape, into dicts, lists and tuples; other objects are rendered and masked, so
+    nothing reaches the renderer that was not looked at."""
     if isinstance(value, str):
         if _SECRET_KEYS.search(key) and value:
             return "***"
         if key.lower() in _PHONE_KEYS:
             return mask_phone(value)
-        return _PHONE.sub(lambda m: mask_phone(m.group(0)), value) if _looks_like_phone_text(value) else value
-    return value
-
-
-def _looks_like_phone_text(value: str) -> bool:
-    return "+" in value and any(c.isdigit() for c in value)
+        return _mask_text(value, secrets)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= _MAX_DEPTH:
+        return "…"
+    if isinstance(value, dict):
+        return {k: _mask_value(str(k), v, secrets, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask_value(key, v, secrets, depth + 1) for v in value]
+    if isinstance(value, BaseException):  # exc_info=exc: rendered later, so render and mask it now
+        return value
+    return _mask_value(key, repr(value) if not isinstance(value, Path) else str(value), secrets, depth + 1)
 
 
 class SecretMasker:
-    """A structlog processor that masks secrets by key and phone numbers by key or by shape."""
+    """A structlog processor that masks secrets (by key, by value, in URLs), phone numbers and dictated
+    digit runs, recursively. It runs after ``format_exc_info``, so exception text is masked too."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self._secrets = sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
 
     def __call__(
         self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in list(event_dict.items()):
-            masked = _mask_value(key, value)
-            if isinstance(masked, str):
-                for secret in self._secrets:
-                    if secret in masked:
-                        masked = masked.replace(secret, "***")
-            event_dict[key] = masked
+            if key in _OWN_KEYS or key in ("exc_info", "_record", "_from_structlog"):
+                continue
+            if key in _ID_KEYS and isinstance(value, str) and _ID_SHAPE.fullmatch(value):
+                continue
+            event_dict[key] = _mask_value(key, value, self._secrets)
         return event_dict
 
 
@@ -67,11 +102,11 @@ def configure_logging(*, fmt: str = "auto", level: str = "info", secrets: Iterab
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        SecretMasker(secrets),
     ]
-    _route_stdlib(shared, renderer, level)
+    masker = SecretMasker(secrets)
+    _route_stdlib(shared, masker, renderer, level)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, masker, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
@@ -104,13 +139,18 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _route_stdlib(shared: list[Any], renderer: Any, level: str) -> None:
+def _route_stdlib(shared: list[Any], masker: SecretMasker, renderer: Any, level: str) -> None:
     """Lines from libraries that use ``logging`` get the same shape, the call's ids and the same masking."""
     handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                masker,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

@@ -32,6 +32,7 @@ from media.stt_failover import FailoverSpeechToText
 from media.stt_openai import OpenAISpeechToText
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
+from web.consent import with_recording_notice
 from web.settings import Settings
 
 log = structlog.get_logger()
@@ -96,6 +97,8 @@ def build_providers(settings: Settings) -> Providers:
     """
     profile = load_profile(settings.business_profile)
     catalogue = german_catalogue(profile.company_name)
+    if settings.record_calls:  # the caller must hear it before anything is kept (§ 201 StGB, Art. 13 GDPR)
+        catalogue = with_recording_notice(catalogue, settings.recording_notice)
     p = Providers(profile=profile, catalogue=catalogue)
     openai_key = settings.openai_api_key.get_secret_value()
     openai_client = _openai_clients(settings, p) if openai_key else None

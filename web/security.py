@@ -4,6 +4,11 @@ The signed URL is rebuilt from ``PUBLIC_URL``, never from what the server sees: 
 tunnel the request arrives as ``http://127.0.0.1:8000/...`` while Twilio signed ``https://bot.example/...``.
 The WebSocket upgrade is signed over the ``wss://`` URL written in the TwiML, with no parameters.
 
+Twilio signs with HMAC-SHA1 over the auth token, or, for webhooks configured with a SharedKey (header
+``X-Twilio-Webhooks-Signature-Settings: key=…,algorithm=HMAC_SHA256``), with the algorithm named there over
+the shared key's secret. A JSON body is not part of the signed string: Twilio adds ``bodySHA256`` (hex
+SHA-256 of the raw body) to the URL's query, signs the URL, and the body must hash to that value.
+
 The token is defence in depth that works even without an auth token (and without trusting proxies): /voice
 issues one per CallSid inside the TwiML, and the stream's ``start`` message must bring it back once.
 """
@@ -18,16 +23,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from multidict import MultiDict
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator, get_signature_algorithm
 
 SIGNATURE_HEADER = "x-twilio-signature"
+SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 
 
 class TwilioSignatures:
     """Validates webhook and upgrade signatures against URLs derived from the public base URL."""
 
-    def __init__(self, auth_token: str, public_url: str) -> None:
+    def __init__(self, auth_token: str, public_url: str, *, shared_key: str = "") -> None:
         self._validator = RequestValidator(auth_token) if auth_token else None
+        self._shared = RequestValidator(shared_key) if shared_key and auth_token else None
         self.public_url = public_url.rstrip("/")
 
     @property
@@ -45,14 +52,45 @@ class TwilioSignatures:
         return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
 
     def check_webhook(
-        self, path: str, query: str, params: Iterable[tuple[str, str]], signature: str | None
+        self,
+        path: str,
+        query: str,
+        params: Iterable[tuple[str, str]],
+        signature: str | None,
+        *,
+        settings_header: str | None = None,
     ) -> bool:
         """A form POST: the signature covers the public URL (with query) plus every form field."""
-        if self._validator is None:
-            return True
+        validator, algorithm = self._pick(settings_header)
+        if validator is None:
+            return self._validator is None
         if not signature or not self.public_url:
             return False
-        return bool(self._validator.validate(self.public(path, query), MultiDict(params), signature))
+        return bool(validator.validate(self.public(path, query), MultiDict(params), signature, algorithm))
+
+    def check_json(
+        self, path: str, query: str, body: str, signature: str | None, *, settings_header: str | None = None
+    ) -> bool:
+        """A JSON POST: the URL carries ``bodySHA256`` and is signed; the body must hash to it. A JSON body
+        without ``bodySHA256`` is refused when signatures are on (nothing would cover it)."""
+        validator, algorithm = self._pick(settings_header)
+        if validator is None:
+            return self._validator is None
+        if not signature or not self.public_url or "bodySHA256=" not in query:
+            return False
+        return bool(validator.validate(self.public(path, query), body, signature, algorithm))
+
+    def _pick(self, settings_header: str | None) -> tuple[RequestValidator | None, str]:
+        """SHA-1 over the auth token unless the request names another algorithm; SHA-256 with a
+        SharedKey's secret when one is configured, else over the auth token."""
+        if self._validator is None:
+            return None, HMAC_SHA1
+        algorithm = get_signature_algorithm(settings_header)
+        if algorithm not in (HMAC_SHA1, HMAC_SHA256):
+            return None, algorithm
+        if settings_header and self._shared is not None:
+            return self._shared, algorithm
+        return self._validator, algorithm
 
     def check_upgrade(self, path: str, query: str, signature: str | None) -> bool:
         """The WebSocket upgrade: signed over the ``wss://`` URL with empty params."""

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dialogue.config import CallDeps, SessionConfig
+from dialogue.events import EventSink
 from dialogue.prompts import system_prompt
 from dialogue.session import CallSession
 from dialogue.turn import Budgets
 from media.errors import ConfigError
+from media.privacy import caller_hash
 from media.recording import StereoRecorder, recording_path
 from media.transport import CallControl, CallTransport, StreamStart
 from media.turns import TurnConfig
-from web.context import AppContext, SessionFactory
+from web.consent import PROMPT_NOTE, ConsentWatch
+from web.context import NOTE_CALLER, AppContext, SessionFactory
+from web.keys import instance_secret
 from web.settings import Settings
 
 
@@ -25,6 +29,9 @@ def session_config(settings: Settings) -> SessionConfig:
         max_utterance_ms=settings.max_utterance_ms,
         barge_in_ms=settings.barge_in_ms,
         eager_eot_ms=settings.eager_eot_ms,
+        end_of_turn_complete_ms=settings.end_of_turn_complete_ms,
+        end_of_turn_unsure_ms=settings.end_of_turn_unsure_ms,
+        end_of_turn_hold_ms=settings.end_of_turn_hold_ms,
         vad_aggressiveness=settings.vad_aggressiveness,
     )
     return SessionConfig(
@@ -61,21 +68,37 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
         llm=providers.llm,
         tts=providers.tts,
         lines=providers.catalogue,
-        system_prompt=system_prompt(company, profile.facts() if profile is not None else ""),
+        system_prompt=system_prompt(company, profile.facts() if profile is not None else "")
+        + (f"\n\n{PROMPT_NOTE}" if ctx.settings.record_calls else ""),
         cached_audio=providers.cached_phrase,
         backup_tts=providers.backup_tts,
     )
-    recordings = ctx.settings.data_dir / "recordings"
+    settings = ctx.settings
+    recordings = settings.data_dir / "recordings"
+    caller_key = instance_secret(settings)
 
     def factory(transport: CallTransport, control: CallControl, start: StreamStart) -> CallSession:
-        recorder = StereoRecorder(recording_path(recordings, start.call_sid))
+        note_caller = ctx.extras.get(NOTE_CALLER)
+        if callable(note_caller):
+            note_caller(start.call_sid, caller_hash(caller_key, start.custom_parameters.get("caller", "")))
+        recorder: StereoRecorder | None = None
+        sink: EventSink = ctx.sink
+        if settings.record_calls:  # off: no recorder exists, nothing of the voice is kept
+            recorder = StereoRecorder(recording_path(recordings, start.call_sid))
+            sink = ConsentWatch(
+                ctx.sink,
+                recorder,
+                call_sid=start.call_sid,
+                phrases=settings.objection_phrases,
+                digit=settings.recording_objection_digit,
+            )
         return CallSession(
             start=start,
             transport=transport,
             control=control,
             deps=deps,
             config=config,
-            sink=ctx.sink,
+            sink=sink,
             recorder=recorder,
         )
 

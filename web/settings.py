@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media.errors import ConfigError
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names the addresses, binds nothing
+"""Bind addresses that mean "every interface": no host name to allow or to print in a URL."""
 
 
 class Settings(BaseSettings):
@@ -65,6 +68,12 @@ class Settings(BaseSettings):
     barge_in_ms: int = Field(800, ge=60, le=3000)
     eager_eot_ms: int = Field(200, ge=0, le=5000)
     """Silence after which transcription starts speculatively (0: wait for the end of turn)."""
+    end_of_turn_complete_ms: int = Field(200, ge=0, le=5000)
+    """Silence that ends a turn the end-of-turn judge calls complete (used once verdicts are wired)."""
+    end_of_turn_unsure_ms: int = Field(700, ge=0, le=5000)
+    """Silence for an unsure verdict: a dictation of unknown length, a possible verb particle."""
+    end_of_turn_hold_ms: int = Field(1500, ge=0, le=10000)
+    """Longest wait through a pause after an unfinished sentence ("mit", "dass", "ähm")."""
     playout_lead_ms: int = Field(200, ge=40, le=600000)
     """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 
@@ -99,6 +108,26 @@ class Settings(BaseSettings):
 
     # --- console -----------------------------------------------------------------------------------------
     console_password: SecretStr = SecretStr("")
+    console_mask_digits: bool = True
+    """Dictated digit runs (IBAN, card, customer numbers) shown masked in the console too (logs always)."""
+
+    # --- privacy and security -----------------------------------------------------------------------------
+    record_calls: bool = False
+    recording_notice: str = (
+        "Dieses Gespräch wird zur Qualitätssicherung aufgezeichnet; sagen Sie 'nicht aufzeichnen', "
+        "wenn Sie das nicht möchten."
+    )
+    recording_objections: str = "nicht aufzeichnen,keine aufnahme,keine aufzeichnung,nicht aufnehmen"
+    recording_objection_digit: str = "9"
+    retention_days: float = Field(30.0, gt=0)
+    purge_interval_s: float = Field(3600.0, gt=0)
+    secret_key: SecretStr = SecretStr("")
+    allowed_hosts: str = ""
+    allow_unsigned: bool = False
+    twilio_webhook_key: SecretStr = SecretStr("")
+    """Secret of a Twilio webhook SharedKey (HMAC-SHA256 signatures); empty: the auth token signs."""
+    max_unsigned_pending: int = Field(20, ge=1)
+    """Stream tokens outstanding at once while signatures are off: a /voice flood cannot crowd out calls."""
 
     @field_validator("public_url")
     @classmethod
@@ -113,16 +142,40 @@ class Settings(BaseSettings):
     def _empty_path_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
+    @field_validator("recording_objection_digit")
+    @classmethod
+    def _objection_digit(cls, v: str) -> str:
+        if v and (len(v) != 1 or v not in "0123456789*#"):
+            raise ValueError("one DTMF digit (0-9, * or #), or empty for none")
+        return v
+
     @field_validator("dtmf_actions")
     @classmethod
     def _dtmf_actions_parse(cls, v: str) -> str:
         parse_dtmf_actions(v)
         return v
 
+    @model_validator(mode="after")
+    def _objection_digit_is_free(self) -> Settings:
+        digit = self.recording_objection_digit
+        if self.record_calls and digit and digit in self.dtmf_action_map:
+            raise ValueError(
+                f"RECORDING_OBJECTION_DIGIT {digit} is also in DTMF_ACTIONS: one key cannot do both"
+            )
+        return self
+
     # --- derived ---------------------------------------------------------------------------------------
     @property
     def signatures_enabled(self) -> bool:
         return bool(self.twilio_auth_token.get_secret_value())
+
+    @property
+    def objection_phrases(self) -> tuple[str, ...]:
+        return tuple(p.strip().lower() for p in self.recording_objections.split(",") if p.strip())
+
+    @property
+    def host_is_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
 
     @property
     def phrase_cache_path(self) -> Path:

@@ -6,19 +6,21 @@ would make Twilio play its own English error message to a German caller.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
 from litestar import Request, post
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import ClientException, PermissionDeniedException
 from litestar.response import Response
+from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from twilio.twiml.voice_response import VoiceResponse
 
 from dialogue.events import ProtocolEvent
 from web.calls import TwilioEdge
 from web.context import AppContext
 from web.logging import mask_phone
-from web.security import SIGNATURE_HEADER
+from web.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
 log = structlog.get_logger()
 
@@ -31,13 +33,42 @@ APOLOGY = (
 )
 
 
+MAX_BODY = 64 * 1024
+"""Twilio's webhook bodies are a few hundred bytes; anything far larger is not Twilio."""
+
+
+def _json_items(text: str) -> list[tuple[str, str]]:
+    """Parsed only after its signature checked out: untrusted JSON is never walked."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ClientException("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ClientException("the JSON body is not an object")
+    return [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in data.items()]
+
+
 async def _signed_form(request: Request[Any, Any, Any], edge: TwilioEdge, path: str) -> dict[str, str]:
-    """The form fields, once the signature over all of them checks out; 403 (and a log line) otherwise."""
-    form = await request.form()
-    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    """The fields, once the signature over them checks out; 403 (and a log line) otherwise. Form bodies
+    are signed field by field; JSON bodies through ``bodySHA256`` in the URL."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise ClientException("request body too large", status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     query = request.scope.get("query_string", b"").decode("latin-1")
     signature = request.headers.get(SIGNATURE_HEADER)
-    if not edge.signatures.check_webhook(path, query, items, signature):
+    settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
+    if request.content_type[0] == "application/json":
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClientException("the body is not UTF-8") from None
+        valid = edge.signatures.check_json(path, query, body, signature, settings_header=settings_header)
+        items = _json_items(body) if valid else []
+    else:
+        form = await request.form()
+        items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        valid = edge.signatures.check_webhook(path, query, items, signature, settings_header=settings_header)
+    if not valid:
         log.warning(
             "webhook_signature_invalid",
             path=path,
@@ -67,7 +98,9 @@ def refusal_reasons(ctx: AppContext, edge: TwilioEdge, call_sid: str) -> list[st
         reasons.append("PUBLIC_URL is not set: the stream URL cannot be built")
     if ctx.session_factory is None:
         reasons.append("no call session is wired: " + (", ".join(ctx.not_ready_reasons()) or "no factory"))
-    if edge.registry.active + edge.tokens.outstanding >= ctx.settings.max_concurrent_calls:
+    # Unsigned, tokens are capped and evicted oldest first (``MAX_UNSIGNED_PENDING``): not capacity.
+    pending = edge.tokens.outstanding if ctx.settings.signatures_enabled else 0
+    if edge.registry.active + pending >= ctx.settings.max_concurrent_calls:
         reasons.append(f"at the limit of {ctx.settings.max_concurrent_calls} concurrent calls")
     return reasons
 

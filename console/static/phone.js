@@ -134,6 +134,7 @@ async function start() {
     const response = await fetch(`/console/browser-call/${callSid}/token`, {
       method: "POST",
       credentials: "same-origin",
+      headers: { "x-csrftoken": document.body.dataset.csrf },
     });
     if (!response.ok) throw new Error(`token refused (${response.status})`);
     const { token, accountSid } = await response.json();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
@@ -20,10 +21,12 @@ from dialogue.events import (
     TurnLatency,
 )
 from web.app import create_app
-from web.console_routes import Console
+from web.console_routes import CSRF_COOKIE, CSRF_HEADER, Console
 from web.settings import Settings
 
 PASSWORD = "correct horse battery staple"
+TEST_BASE_URL = "http://127.0.0.1:8000"
+"""A host the allowed-hosts check accepts by default (the test client's own, testserver.local, is not)."""
 
 
 def call_events(call_sid: str, t0: float = 1_700_000_000.0, *, ended: bool = True) -> list[CallEvent]:
@@ -89,10 +92,32 @@ def call_events(call_sid: str, t0: float = 1_700_000_000.0, *, ended: bool = Tru
 
 
 def console_client(settings: Settings) -> TestClient[object]:
-    """Redirects are what the login tests look at, so they are not followed."""
-    client: TestClient[object] = TestClient(app=create_app(settings))
+    """Redirects are what the login tests look at, so they are not followed. The host is one the
+    allowed-hosts check accepts by default."""
+    client: TestClient[object] = TestClient(app=create_app(settings), base_url=TEST_BASE_URL)
     client.follow_redirects = False
     return client
+
+
+def with_csrf(client: TestClient[object]) -> str:
+    """Fetches the login page once for the CSRF cookie and sends its token with every later request."""
+    if CSRF_COOKIE not in client.cookies:
+        assert client.get("/console/login").status_code == 200
+    token = str(client.cookies[CSRF_COOKIE])
+    client.headers[CSRF_HEADER] = token
+    return token
+
+
+async def log_in_async(web: Any, password: str = PASSWORD) -> Any:
+    """The same for an ``httpx.AsyncClient`` against a running server."""
+    assert (await web.get("/console/login")).status_code == 200
+    web.headers[CSRF_HEADER] = web.cookies[CSRF_COOKIE]
+    return await web.post("/console/login", data={"password": password})
+
+
+def log_in(client: TestClient[object], password: str = PASSWORD, next: str = "/console") -> Any:
+    with_csrf(client)
+    return client.post("/console/login", data={"password": password, "next": next})
 
 
 @pytest.fixture
@@ -104,7 +129,7 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient[object]]:
     """Logged in."""
     with console_client(settings) as c:
-        resp = c.post("/console/login", data={"password": PASSWORD, "next": "/console"})
+        resp = log_in(c)
         assert resp.status_code == 303
         yield c
 

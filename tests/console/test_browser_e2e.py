@@ -53,7 +53,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     behaviour = FakeBehaviour()
     async with (
         run_fake_providers(behaviour) as fakes,
-        bot_process(tmp_path, fakes, PUBLIC_URL=PUBLIC_URL, TWILIO_AUTH_TOKEN=AUTH_TOKEN) as bot,
+        bot_process(
+            tmp_path, fakes, PUBLIC_URL=PUBLIC_URL, TWILIO_AUTH_TOKEN=AUTH_TOKEN, RECORD_CALLS="1"
+        ) as bot,
     ):
         yield Stack(bot, behaviour, tmp_path)
 

@@ -44,7 +44,8 @@ async def test_login_is_required_for_pages_streams_and_the_phone_socket(bot: Bot
                 return {sse: sse.status, token: token.status, socket};
             }"""
         )
-        assert probes == {"sse": 401, "token": 401, "socket": "closed 1006"}  # refused before the upgrade
+        # no session: the stream is refused, the token POST fails its CSRF check, the socket its upgrade
+        assert probes == {"sse": 401, "token": 403, "socket": "closed 1006"}
 
         await page.fill("input[name=password]", "wrong")
         await page.click('form[action="/console/login"] button')

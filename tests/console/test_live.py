@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 
 from dialogue.events import CallEvent
-from tests.console.conftest import PASSWORD, call_events
+from tests.console.conftest import PASSWORD, call_events, log_in_async
 from tests.support.server import run_app
 from web.app import create_app
+from web.console_routes import LOGIN_URL_FILE
 from web.context import AppContext
 from web.settings import Settings
 
@@ -41,7 +42,7 @@ async def test_two_browsers_watch_one_call_live_until_it_ends(tmp_path: Path) ->
     ctx: AppContext = app.state.ctx
     events: list[CallEvent] = call_events("CAsse", t0=time.time())
     async with run_app(app) as base, httpx.AsyncClient(base_url=base) as web:
-        assert (await web.post("/console/login", data={"password": PASSWORD})).status_code == 303
+        assert (await log_in_async(web)).status_code == 303
         ctx.sink.publish(events[0])  # the call has started before anyone watches
         seen: list[list[tuple[str, str]]] = [[], []]
         async with (
@@ -91,7 +92,7 @@ async def test_calls_list_stream_shows_new_calls_and_moves_ended_ones_to_history
     app = create_app(Settings(stt_provider="none", data_dir=tmp_path, console_password=PASSWORD))
     ctx: AppContext = app.state.ctx
     async with run_app(app) as base, httpx.AsyncClient(base_url=base) as web:
-        await web.post("/console/login", data={"password": PASSWORD})
+        await log_in_async(web)
         async with web.stream("GET", "/console/events") as resp:
             stream = sse_events(resp)
             assert (await anext(stream))[0] == "live"
@@ -109,9 +110,11 @@ async def test_calls_list_stream_shows_new_calls_and_moves_ended_ones_to_history
             assert 'data-call="CAlist"' in item[1]
 
 
-async def test_without_password_the_console_answers_loopback_but_not_proxied_requests(tmp_path: Path) -> None:
+async def test_without_password_even_a_loopback_client_needs_the_start_up_token(tmp_path: Path) -> None:
     app = create_app(Settings(stt_provider="none", data_dir=tmp_path))
     async with run_app(app) as base, httpx.AsyncClient(base_url=base) as web:
+        assert (await web.get("/console")).status_code == 401  # a tunnel or proxy would look just like this
+        url = (tmp_path / LOGIN_URL_FILE).read_text().strip()
+        token = url.split("token=", 1)[1]
+        assert (await web.get(f"/console/login?token={token}")).status_code == 303
         assert (await web.get("/console")).status_code == 200
-        proxied = await web.get("/console", headers={"x-forwarded-for": "203.0.113.7", "accept": "text/html"})
-        assert proxied.status_code == 403

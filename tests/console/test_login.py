@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from litestar.exceptions import WebSocketDisconnect
 
-from tests.console.conftest import PASSWORD, console_client
+from tests.console.conftest import PASSWORD, console_client, log_in, with_csrf
+from web.console_routes import LOGIN_URL_FILE, Console
 from web.settings import Settings
 
 PROTECTED = ("/console", "/console/calls/CA1", "/console/browser-call", "/console/calls/CA1/transcript.json")
@@ -18,6 +19,7 @@ def test_pages_redirect_to_login_and_streams_get_401(settings: Settings) -> None
         sse = client.get("/console/events", headers={"accept": "text/event-stream"})
         assert sse.status_code == 401
         assert client.get("/console/calls/CA1/recording.wav").status_code == 401
+        with_csrf(client)
         assert client.post("/console/browser-call/BR" + "0" * 32 + "/token").status_code == 401
 
 
@@ -33,16 +35,17 @@ def test_websocket_is_refused_without_login(settings: Settings) -> None:
 
 def test_wrong_password_then_right_one(settings: Settings) -> None:
     with console_client(settings) as client:
-        wrong = client.post("/console/login", data={"password": "nope", "next": "/console/calls/CA1"})
+        wrong = log_in(client, "nope", "/console/calls/CA1")
         assert wrong.status_code == 401
         assert "Wrong password." in wrong.text
-        right = client.post("/console/login", data={"password": PASSWORD, "next": "/console/calls/CA1"})
+        right = log_in(client, PASSWORD, "/console/calls/CA1")
         assert right.status_code == 303
         assert right.headers["location"] == "/console/calls/CA1"
         cookie = right.headers["set-cookie"]
         assert "HttpOnly" in cookie
         assert "SameSite=strict" in cookie
-        assert "Path=/console" in cookie
+        assert "Path=/" in cookie
+        assert "Max-Age=" in cookie
         assert PASSWORD not in cookie
         assert client.get("/console").status_code == 200
         assert client.post("/console/logout").status_code == 303
@@ -52,16 +55,22 @@ def test_wrong_password_then_right_one(settings: Settings) -> None:
 def test_login_only_redirects_into_the_console(settings: Settings) -> None:
     with console_client(settings) as client:
         for target in ("https://evil.example/", "//evil.example/console", "/elsewhere"):
-            resp = client.post("/console/login", data={"password": PASSWORD, "next": target})
+            resp = log_in(client, PASSWORD, target)
             assert resp.headers["location"] == "/console", target
 
 
-def test_without_password_remote_clients_are_turned_away(tmp_path: object) -> None:
+def test_without_password_a_start_up_token_is_the_only_way_in(tmp_path: object) -> None:
     settings = Settings(stt_provider="none", data_dir=tmp_path)  # type: ignore[arg-type]
-    with console_client(settings) as client:  # the test client is not on loopback
+    with console_client(settings) as client:
         page = client.get("/console", headers={"accept": "text/html"})
-        assert page.status_code == 403
-        assert "CONSOLE_PASSWORD" in page.text
-        assert client.get("/console/events").status_code == 403
-        login = client.post("/console/login", data={"password": ""})
-        assert login.status_code == 401
+        assert page.status_code == 303  # wherever the request comes from: loopback proves nothing
+        assert client.get("/console/events").status_code == 401
+        assert log_in(client, "").status_code in (400, 401)
+        console: Console = client.app.state.ctx.extras[Console.EXTRAS_KEY]
+        url = (settings.data_dir / LOGIN_URL_FILE).read_text().strip()
+        assert url == console.login_url()
+        assert console.auth.access_token in url
+        assert client.get("/console/login?token=wrong").status_code == 401
+        ok = client.get(f"/console/login?token={console.auth.access_token}")
+        assert ok.status_code == 303
+        assert client.get("/console").status_code == 200
