@@ -68,7 +68,7 @@ class ScenarioResult:
 Progress = Callable[[str], None]
 
 
-def render(scenario: Scenario, view: BotView | None) -> dict[int, Speech]:
+def render(scenario: Scenario, on_clip: Callable[[str, bytes], None] | None) -> dict[int, Speech]:
     """The caller's audio per step, rendered before the call rings (eSpeak or WAV), clips registered."""
     audio: dict[int, Speech] = {}
     for i, step in enumerate(scenario.steps):
@@ -79,8 +79,8 @@ def render(scenario: Scenario, view: BotView | None) -> dict[int, Speech]:
         else:
             continue
         audio[i] = Speech.of(ulaw)
-        if view is not None and step.text:
-            view.register_clip(step.text, ulaw)
+        if on_clip is not None and step.text:
+            on_clip(step.text, ulaw)
     return audio
 
 
@@ -93,15 +93,18 @@ async def play(
     auth_token: str | None = None,
     progress: Progress | None = None,
     fast_forward: bool = False,
+    on_clip: Callable[[str, bytes], None] | None = None,
 ) -> ScenarioResult:
     """``fast_forward``: once an answer has started, play the rest of it out at once instead of listening in
     real time (only for a bot that sends its audio ahead, i.e. a large ``PLAYOUT_LEAD_MS``: in-process runs).
-    Answers the next step talks over still play in real time, so ``while_bot_speaks_ms`` keeps its meaning."""
+    Answers the next step talks over still play in real time, so ``while_bot_speaks_ms`` keeps its meaning.
+    ``on_clip`` gets each rendered sentence (default: ``view.register_clip``): for a bot on one's own fakes.
+    """
     result = ScenarioResult(scenario)
     started = time.monotonic()
     say = progress or (lambda _line: None)
     try:
-        audio = render(scenario, view)
+        audio = render(scenario, on_clip or (view.register_clip if view is not None else None))
     except (WavError, OSError, RuntimeError) as exc:
         result.error = f"caller audio: {exc}"
         return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from simulator.scenario_play import Progress, ScenarioResult, play
@@ -55,12 +56,15 @@ async def run_against_url(
     public_url: str | None = None,
     auth_token: str | None = None,
     progress: Progress | None = None,
+    on_clip: Callable[[str, bytes], None] | None = None,
 ) -> list[ScenarioResult]:
     """Only the wire is observable: checks on the bot's words, states and fallbacks are reported skipped."""
     return list(
         await asyncio.gather(
             *(
-                play(sc, url, public_url=public_url, auth_token=auth_token, progress=progress)
+                play(
+                    sc, url, public_url=public_url, auth_token=auth_token, progress=progress, on_clip=on_clip
+                )
                 for sc in scenarios
             )
         )
