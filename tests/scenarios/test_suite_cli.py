@@ -1,24 +1,38 @@
-"""The shipped suite through ``voicebot scenarios run``: a real bot on the fakes, real calls, CI outputs."""
+"""The shipped suite through ``voicebot scenarios run``: a real bot on the fakes, real calls, CI outputs.
+
+The command runs as its own process, as CI runs it (it configures logging for its process).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from click.testing import CliRunner
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "scenarios"
 
-from web.cli import main
 
-SUITE = Path(__file__).resolve().parents[2] / "scenarios"
+def voicebot(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", "from web.cli import main; main()", "--env-file", "/nonexistent.env", *args],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_the_shipped_suite_passes_with_its_declared_failures(tmp_path: Path) -> None:
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
-    result = CliRunner().invoke(
-        main, ["scenarios", "run", str(SUITE), "--junit", str(junit), "--json", str(report)]
-    )
-    assert result.exit_code == 0, result.output
+    result = voicebot("scenarios", "run", str(SUITE), "--junit", str(junit), "--json", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(report.read_text(encoding="utf-8"))
     statuses = {s["name"]: s["status"] for s in data["scenarios"]}
     declared = {s["name"] for s in data["scenarios"] if s["xfail"]}
@@ -30,13 +44,13 @@ def test_the_shipped_suite_passes_with_its_declared_failures(tmp_path: Path) -> 
     suite = ET.parse(junit).getroot()  # noqa: S314 - our own report
     assert int(suite.get("tests", "0")) >= sum(len(s["steps"]) for s in data["scenarios"])
     assert suite.get("failures") == "0"
-    assert "PASS  Öffnungszeiten am Samstag" in result.output
-    assert "step 1/3" in result.output  # progress lines
+    assert "PASS  Öffnungszeiten am Samstag" in result.stdout
+    assert "step 1/3" in result.stderr  # progress lines
 
 
 def test_a_broken_file_stops_the_run_before_any_call(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsteps:\n  - dtmf: '12'\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["scenarios", "run", str(bad)])
-    assert result.exit_code == 2
-    assert "step 1: dtmf must be one key" in result.output
+    result = voicebot("scenarios", "run", str(bad))
+    assert result.returncode == 2
+    assert "step 1: dtmf must be one key" in result.stderr
