@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fakes.behaviour import FakeBehaviour, FakeReply, Fault
-from simulator.scenario_live import LiveCaller, live_call
+from simulator.scenario_live import live_call
 from simulator.scenario_play import play
 from simulator.scenario_spec import load_scenario
 from web.scenario_bot import scenario_bot
@@ -51,19 +51,3 @@ async def test_a_hung_tts_fails_the_latency_budget() -> None:
     assert "✗ answer_within_ms: answered after" in message
     assert "(budget 1500 ms)" in message
     assert "says" not in message  # the backup voice still said the right thing
-
-
-async def test_the_plugin_caller_reads_like_the_yaml(voice_caller: LiveCaller) -> None:
-    """The issue's own example: opening hours on Saturday, interrupting, then a human by key."""
-    await voice_caller.say(
-        "Wann haben Sie am Samstag geöffnet?", says=["samstags"], no_fallback=True, then_interrupt=True
-    )
-    await voice_caller.say("Danke, das genügt.", while_bot_speaks_ms=1200, clear_within_ms=2500)
-    await voice_caller.dtmf("0", says=["Mitarbeiter"], transferred=True)
-    assert voice_caller.closed
-
-
-async def test_a_failed_plugin_step_says_what_the_bot_said(voice_caller: LiveCaller) -> None:
-    with pytest.raises(AssertionError) as err:
-        await voice_caller.say("Wann haben Sie am Samstag geöffnet?", says=["Weihnachten"])
-    assert "✗ says: missing 'Weihnachten'; the bot said: 'Unser Kundenzentrum ist" in str(err.value)
