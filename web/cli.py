@@ -218,6 +218,15 @@ def _simulate_command() -> click.Command:
 main.add_command(_simulate_command(), "simulate")
 
 
+def _scenarios_command() -> click.Group:
+    from web.scenarios_cli import scenarios
+
+    return scenarios
+
+
+main.add_command(_scenarios_command(), "scenarios")
+
+
 def _show(key: str, value: object) -> str:
     from media.privacy import mask_url_credentials
 
