@@ -136,13 +136,15 @@ class Jobs:
         if job is not None and job.spoken and data["work"] in TALKING:
             self._record_interrupted(job)
 
-    def start_prefetch(self, utterance: Utterance) -> None:
+    def start_prefetch(self, utterance: Utterance) -> asyncio.Task[Transcript | Exception] | None:
+        """Transcribes the words so far at a pause; the turn uses it if the caller stays silent."""
         if not self._speculative:
-            return
+            return None
         if self._prefetch is not None:
             self._prefetch[1].cancel()
         task = self._tasks.spawn(speculative_transcript(self._stt, utterance), "prefetch-stt")
         self._prefetch = (utterance.pcm16, task)
+        return task
 
     # --- running ---------------------------------------------------------------------------------------
     async def _guarded(self, job: Job, work: JobWork) -> None:

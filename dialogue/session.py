@@ -33,10 +33,12 @@ from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
 from dialogue.tasks import CallTasks
 from dialogue.timers import CallTimers
 from dialogue.turn import Job, TurnRunner
+from dialogue.turn_end import PauseJudge
 from dialogue.voice import FEED_FAILURES_BEFORE_HANGUP, BotVoice
 from media.errors import ProviderError
 from media.privacy import mask_phone
 from media.transport import CallControl, CallTransport, StreamStart
+from media.turn_events import TurnEvent
 from media.turns import BargeIn, SpeechDiscarded, SpeechEnded, SpeechPaused, SpeechStarted, TurnDetector
 
 T = Trigger
@@ -106,6 +108,9 @@ class CallSession:
             speculative_stt=config.speculative_stt,
         )
         self.timers = CallTimers(self, config=config, jobs=self.jobs, lines=self.lines, spawn=self._spawn)
+        self.pauses = PauseJudge(
+            self.call_sid, self.detector, emit=self.emit, on_events=self._on_turn_events, alive=self._alive
+        )
         self.closing = False
         self._failures = 0
         self._ended = False
@@ -133,8 +138,7 @@ class CallSession:
             return
         if self._recorder is not None:
             self._recorder.caller(ulaw)
-        for event in self.detector.push(ulaw):
-            self._on_turn_event(event)
+        self._on_turn_events(self.detector.push(ulaw))
 
     async def on_dtmf(self, digit: str) -> None:
         self.emit(ProtocolEvent(call_sid=self.call_sid, name="dtmf", detail=digit))
@@ -252,7 +256,9 @@ class CallSession:
         self.timers.disarm_reprompt()
 
     def prefetch(self, data: Mapping[str, Any]) -> None:
-        self.jobs.start_prefetch(data["utterance"])
+        task = self.jobs.start_prefetch(data["utterance"])
+        if task is not None:
+            self.pauses.watch(task, data["speech_end_ms"])
 
     def start_turn(self, data: Mapping[str, Any]) -> None:
         self.jobs.start_turn(data)
@@ -286,7 +292,17 @@ class CallSession:
         if self.voice.feed_failures >= FEED_FAILURES_BEFORE_HANGUP and not self._ended:
             self._spawn(self.hangup("transport_failed"), "hangup")
 
-    def _on_turn_event(self, event: object) -> None:
+    def _alive(self) -> bool:
+        return not self._ended
+
+    def _on_turn_events(self, events: list[TurnEvent]) -> None:
+        """Events of the detector, from a frame (``push``) or from a pause's verdict (``judge_pause``)."""
+        for event in events:
+            if self._ended:
+                return
+            self._on_turn_event(event)
+
+    def _on_turn_event(self, event: TurnEvent) -> None:
         trigger = _DETECTOR_TRIGGERS[type(event)]
         if isinstance(event, SpeechStarted | SpeechDiscarded | SpeechEnded):
             self.emit(SpeechActivity(call_sid=self.call_sid, speaking=isinstance(event, SpeechStarted)))
@@ -295,7 +311,10 @@ class CallSession:
         data: dict[str, Any] = {}
         if isinstance(event, SpeechEnded | SpeechPaused):
             data["utterance"] = event.utterance
+            data["speech_end_ms"] = event.speech_end_ms
             data["speech_end"] = time.monotonic() - (event.at_ms - event.speech_end_ms) / 1000
+        if isinstance(event, SpeechEnded):
+            self.pauses.ended(event)
         self.fire(trigger, **data)
 
     async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
