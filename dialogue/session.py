@@ -30,6 +30,7 @@ from dialogue.events import (
 from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
+from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.timers import CallTimers
 from dialogue.turn import Job, TurnRunner
@@ -97,6 +98,7 @@ class CallSession:
             fallback_llm=deps.lines.llm_fallback,
         )
         self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
+        self.stream = StreamedTurns.for_call(deps.open_transcriber, self.call_sid, config.turn, self._spawn)
         self.jobs = Jobs(
             self,
             tasks=self._tasks,
@@ -106,6 +108,7 @@ class CallSession:
             conversation=self.conversation,
             stt=deps.stt,
             speculative_stt=config.speculative_stt,
+            stream=self.stream,
         )
         self.timers = CallTimers(self, config=config, jobs=self.jobs, lines=self.lines, spawn=self._spawn)
         self.pauses = PauseJudge(
@@ -130,6 +133,8 @@ class CallSession:
         self._log.info("call_started", transport=start.transport)
         self.detector.bot_speaking = True  # the greeting starts now
         self._spawn(self.voice.feed(self._feed_failed), "playout")
+        if self.stream is not None:
+            self._spawn(self.stream.start(), "stt-start")
         self.timers.start()
         self.jobs.begin(self.lines.greet, "greeting")
 
@@ -138,6 +143,8 @@ class CallSession:
             return
         if self._recorder is not None:
             self._recorder.caller(ulaw)
+        if self.stream is not None:
+            self.stream.feed(ulaw)
         self._on_turn_events(self.detector.push(ulaw))
 
     async def on_dtmf(self, digit: str) -> None:
@@ -304,6 +311,8 @@ class CallSession:
 
     def _on_turn_event(self, event: TurnEvent) -> None:
         trigger = _DETECTOR_TRIGGERS[type(event)]
+        if self.stream is not None:
+            self.stream.on_event(event)
         if isinstance(event, SpeechStarted | SpeechDiscarded | SpeechEnded):
             self.emit(SpeechActivity(call_sid=self.call_sid, speaking=isinstance(event, SpeechStarted)))
         if isinstance(event, BargeIn):
@@ -316,11 +325,15 @@ class CallSession:
         if isinstance(event, SpeechEnded):
             self.pauses.ended(event)
         self.fire(trigger, **data)
+        if isinstance(event, SpeechEnded) and self.stream is not None:
+            self.stream.segment_over()
 
     async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
         if cancelled:
             await asyncio.gather(*cancelled, return_exceptions=True)
         self.voice.close()
+        if self.stream is not None:
+            await self.stream.close()
         duration = time.monotonic() - self._started
         self._log.info(
             "call_ended",
