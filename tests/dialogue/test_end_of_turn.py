@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from dialogue.events import TurnDecision
 from dialogue.machine import CallState
@@ -91,19 +92,20 @@ async def test_a_complete_question_ends_the_turn_before_the_silence_fallback(tmp
     async with running_bot(tmp_path) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
         bot.behaviour.clips.register(text, question)
         session = await _listening_call(bot, call)
-        utt = await call.send_utterance(question)
-        await call.send_silence(OFFERED_MS)
-        await call.wait_for(lambda: bool(_decisions(bot, session)), timeout_s=10)
-        [pause] = _decisions(bot, session)
-        assert (pause.verdict, pause.reason, pause.hold_ms) == (
+        with capture_logs() as logs:
+            utt = await call.send_utterance(question)
+            await call.send_silence(OFFERED_MS)
+            await call.wait_for(lambda: bool(_decisions(bot, session)), timeout_s=10)
+            await call.send_silence(700)
+            await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=10)
+        [pause, ended] = _decisions(bot, session)
+        assert (pause.ended, pause.verdict, pause.reason, pause.hold_ms) == (
+            False,
             "complete",
             "question mark",
             DEFAULTS.end_of_turn_complete_ms,
         )
-        await call.send_silence(700)
-        await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=10)
-
-        [ended] = [d for d in _decisions(bot, session) if d.ended]
+        assert ended.ended
         # Measured on the detector's stream clock: silence after the last voiced frame until the decision.
         assert ended.waited_ms == DEFAULTS.end_of_turn_complete_ms
         assert ended.waited_ms is not None
@@ -113,6 +115,14 @@ async def test_a_complete_question_ends_the_turn_before_the_silence_fallback(tmp
         callers = [t.text for t in bot.events.of("transcript", session.call_sid) if t.role == "caller"]
         assert callers == [text]
         assert len(bot.behaviour.requests_to("chat")) == 1
+        # Every decision is in the log too, with the call's SID bound.
+        judged = [e for e in logs if e["event"] == "turn_pause_judged"]
+        assert [(e["verdict"], e["reason"], e["hold_ms"], e["stale"]) for e in judged] == [
+            ("complete", "question mark", 200, False)
+        ]
+        [ended_log] = [e for e in logs if e["event"] == "turn_ended"]
+        assert (ended_log["reason"], ended_log["waited_ms"]) == ("complete: question mark", 200)
+        assert {e["call_sid"] for e in [*judged, ended_log]} == {session.call_sid}
     assert session.active_tasks() == 0
 
 
