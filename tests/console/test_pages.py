@@ -5,7 +5,7 @@ import time
 from litestar.testing import TestClient
 
 from console.views import CallView
-from dialogue.events import CallEvent
+from dialogue.events import CallEvent, TurnDecision
 from media.recording import StereoRecorder, recording_path
 from tests.console.conftest import call_events, console_of
 
@@ -116,3 +116,21 @@ def test_static_island_and_vendored_htmx_are_served(client: TestClient[object]) 
         "/console/static/console.css",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_end_of_turn_decisions_show_in_the_protocol_log(client: TestClient[object]) -> None:
+    events = call_events("CAturn", t0=time.time(), ended=False)
+    ended = TurnDecision(
+        call_sid="CAturn",
+        at=events[6].at,
+        ended=True,
+        verdict="complete",
+        reason="complete: question mark",
+        hold_ms=200,
+        waited_ms=200,
+    )
+    publish(client, [*events[:7], ended, *events[7:]])
+    page = client.get("/console/calls/CAturn").text
+    protocol = page.split('id="protocol-log"')[1]
+    assert "turn ended" in protocol
+    assert "after 200 ms of silence (complete: question mark)" in protocol

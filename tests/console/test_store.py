@@ -8,7 +8,7 @@ import pytest
 
 import console.store
 from console.store import CallStore, async_url
-from dialogue.events import CallEnded, TranscriptEvent
+from dialogue.events import CallEnded, TranscriptEvent, TurnDecision
 from tests.console.conftest import call_events
 
 
@@ -125,3 +125,37 @@ async def test_after_a_flush_the_writer_lingers_again(
     await asyncio.wait_for(store.flush(), 10)
     assert store.commits == 2
     assert (await store.load_call("CA2")) is not None
+
+
+async def test_end_of_turn_decisions_are_kept_with_their_reasons(store: CallStore) -> None:
+    events = call_events("CA9")
+    decisions = [
+        TurnDecision(
+            call_sid="CA9",
+            at=events[6].at,
+            verdict="incomplete",
+            reason="ends on preposition 'wegen'",
+            hold_ms=1500,
+        ),
+        TurnDecision(
+            call_sid="CA9",
+            at=events[6].at,
+            ended=True,
+            verdict="complete",
+            reason="complete: question mark",
+            hold_ms=200,
+            waited_ms=200,
+        ),
+    ]
+    for event in [*events[:7], *decisions, *events[7:]]:
+        store.publish(event)
+    await store.flush()
+    view = await store.load_call("CA9")
+    assert view is not None
+    rows = [(p.name, p.detail) for p in view.protocol]
+    assert rows == [
+        ("mark", "greeting-0"),
+        ("pause: incomplete", "ends on preposition 'wegen'; wait up to 1500 ms"),
+        ("turn ended", "after 200 ms of silence (complete: question mark)"),
+        ("clear", "barge-in"),
+    ]
