@@ -137,7 +137,12 @@ def judge_turn(text: str, config: JudgeConfig = DEFAULT_JUDGE) -> Verdict:
         return Verdict(Completion.INCOMPLETE, f"ends on verb '{last}', the rest of the clause is missing")
     if text.rstrip().endswith(("...", "…")):
         return Verdict(Completion.UNSURE, "transcript trails off")
-    return Verdict(Completion.COMPLETE, f"no open ending ('{last}')")
+    if len(tokens) <= 2:
+        return Verdict(Completion.COMPLETE, f"no open ending ('{last}')")
+    # A whole statement is often only the topic: "Ich möchte einen Umzug melden. … Was muss ich tun?" ends
+    # its first sentence with a pause longer than the complete-silence. Answering there cuts the question
+    # off (it then arrives over the bot's first words), so a statement waits the unsure silence.
+    return Verdict(Completion.UNSURE, f"statement, a question may follow ('{last}')")
 
 
 def _dictation(tokens: list[str], config: JudgeConfig) -> Verdict | None:
