@@ -12,11 +12,13 @@ from litestar import Litestar
 from litestar.logging.config import LoggingConfig
 
 from media.errors import ConfigError
-from web import health, media_ws, twilio_routes
+from web import health, media_ws, metrics, twilio_routes
 from web.calls import TwilioEdge
 from web.console_routes import console_wiring
 from web.context import AppContext, SessionFactory
+from web.drain import Drain
 from web.hosts import HostCheck, allowed_hosts, host_check_middleware
+from web.metrics import install_metrics
 from web.providers import Providers, build_providers
 from web.sessions import real_session_factory
 from web.settings import Settings
@@ -41,7 +43,9 @@ def create_app(
         ctx.session_factory = real_session_factory(ctx)
     edge = TwilioEdge.from_settings(settings)
     edge.install(ctx)
+    ctx.extras[Drain.EXTRAS_KEY] = Drain(settings.drain_timeout_s, edge.registry.handlers)
     console = console_wiring(ctx)
+    meter = install_metrics(ctx)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -53,17 +57,20 @@ def create_app(
                 "twilio_signatures_disabled",
                 detail="TWILIO_AUTH_TOKEN is not set: anyone who finds this server can drive it",
             )
+        await edge.fleet.start()
+        await meter.start()
         warming = asyncio.create_task(ctx.providers.warm_phrases(), name="warm_phrases")
         try:
             yield
         finally:
             warming.cancel()
             await asyncio.gather(warming, return_exceptions=True)
+            await meter.stop()
             await ctx.providers.aclose()
             await edge.aclose()
             log.info("bot_stopped")
 
-    route_handlers: list[Any] = [*health.ROUTES, *twilio_routes.ROUTES, *media_ws.ROUTES]
+    route_handlers: list[Any] = [*health.ROUTES, *twilio_routes.ROUTES, *media_ws.ROUTES, *metrics.ROUTES]
     route_handlers += console.route_handlers
     app = Litestar(
         route_handlers=route_handlers,

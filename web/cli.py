@@ -239,6 +239,7 @@ def _secrets(settings: Settings) -> list[str]:
         settings.twilio_webhook_key.get_secret_value(),
         *_url_passwords(settings.database_url, settings.redis_url),
         settings.llm_fallback_api_key.get_secret_value(),
+        settings.metrics_token.get_secret_value(),
     ]
 
 

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from console.auth import Access
 from web.console_routes import console_access
 from web.context import AppContext
+from web.drain import draining
 
 
 @get("/health", sync_to_thread=False)
@@ -25,6 +26,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     ctx: AppContext = request.app.state.ctx
     providers = ctx.providers.describe()
     reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
+    if draining(ctx):  # a proxy stops sending new calls here; running ones finish
+        reasons.append("draining")
     status = HTTP_200_OK if not reasons else HTTP_503_SERVICE_UNAVAILABLE
     if console_access(request) is not Access.ALLOWED:
         return Response({"ready": not reasons}, status_code=status)
