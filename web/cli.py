@@ -211,6 +211,33 @@ def purge(env_file: Path) -> None:
 
 
 @main.command()
+@click.pass_obj
+def migrate(env_file: Path) -> None:
+    """Bring the call store's schema (SQLite or PostgreSQL) to the newest revision, and say which."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from console import migrate as migrations
+    from console.store import async_url
+
+    settings = _settings_or_exit(env_file)
+    url = async_url(settings.effective_database_url)
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> str:
+        engine = create_async_engine(url)
+        try:
+            return await migrations.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(run())
+    click.echo(f"call store schema at revision {revision} ({url.split(':', 1)[0]})")
+
+
+@main.command()
 @click.option("--caller", required=True, help="The caller's number as Twilio gives it, e.g. +4930123456.")
 @click.pass_obj
 def forget(env_file: Path, caller: str) -> None:

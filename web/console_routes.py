@@ -169,14 +169,16 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
 
 def console_wiring(ctx: AppContext) -> ConsoleWiring:
     from web import console_login, console_pages, console_phone, console_sse
+    from web.calls import TwilioEdge
     from web.retention import purge_forever
 
     settings = ctx.settings
     channels = ChannelsPlugin(backend=channels_backend(settings), channels=[CHANNEL])
     secret = instance_secret(settings)
+    fleet = TwilioEdge.of(ctx).fleet
     console = Console(
         hub=EventHub(channels),
-        store=CallStore(settings.effective_database_url, caller_key=secret),
+        store=CallStore(settings.effective_database_url, caller_key=secret, instance=fleet.instance),
         auth=ConsoleAuth(settings.console_password.get_secret_value(), secret_key=secret),
         renderer=Renderer(),
         recordings=recordings_dir(settings),
@@ -215,6 +217,8 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
 
     async def start() -> None:
         await console.store.start()
+        # After the fleet joined (lifespan first): calls of instances that stopped beating were lost.
+        await console.store.mark_lost(await fleet.alive_instances(), now=time.time())
         await console.hub.start()
         background.append(
             asyncio.create_task(
