@@ -173,7 +173,8 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
     from web.retention import purge_forever
 
     settings = ctx.settings
-    channels = ChannelsPlugin(backend=channels_backend(settings), channels=[CHANNEL])
+    backend = channels_backend(settings)
+    channels = ChannelsPlugin(backend=backend, channels=[CHANNEL])
     secret = instance_secret(settings)
     fleet = TwilioEdge.of(ctx).fleet
     console = Console(
@@ -234,6 +235,9 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
         await asyncio.gather(*background, return_exceptions=True)
         await console.hub.stop()
         await console.store.aclose()
+        redis = getattr(backend, "_redis", None)  # the plugin closes its pub/sub, not the client's pool
+        if redis is not None:
+            await redis.aclose()
 
     csrf = CSRFConfig(
         secret=hmac_hex(secret, "csrf"),
