@@ -34,13 +34,16 @@ def main(ctx: click.Context, env_file: Path) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default: HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default: PORT or 8000).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes on the port."
+)
+@click.option("--reuse-port", is_flag=True, hidden=True, help="Bind with SO_REUSEPORT (one of --workers).")
 @click.pass_obj
-def serve(env_file: Path, host: str | None, port: int | None) -> None:
-    """Start the bot (Litestar under uvicorn)."""
-    import uvicorn
-
+def serve(env_file: Path, host: str | None, port: int | None, workers: int, reuse_port: bool) -> None:
+    """Start the bot (Litestar under uvicorn); SIGTERM drains calls before exiting."""
     from web.app import create_app
     from web.logging import configure_logging
+    from web.serving import run_server, run_workers
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -48,6 +51,15 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
     if port is not None:
         overrides["port"] = port
     settings = _settings_or_exit(env_file, **overrides)
+    if workers > 1:
+        if not settings.redis_url:
+            click.echo(
+                f"error: --workers {workers} needs REDIS_URL: a call's /voice and /media may land on "
+                "different workers, which must share stream tokens, the live-call count and console events",
+                err=True,
+            )
+            sys.exit(2)
+        sys.exit(run_workers(workers, env_file, settings.host, settings.port))
     configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
     try:
         app = create_app(settings)
@@ -56,15 +68,7 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
         sys.exit(2)
     structlog.get_logger().info("listening", url=f"http://{settings.host}:{settings.port}")
     _freeze_startup_objects()
-    # μ-law does not compress: permessage-deflate would only burn CPU on every 20 ms frame.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        ws_max_size=1 << 20,
-        ws_per_message_deflate=False,
-    )
+    run_server(app, settings.host, settings.port, reuse_port=reuse_port)
 
 
 def _freeze_startup_objects() -> None:
