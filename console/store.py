@@ -101,6 +101,10 @@ class CallStore:
             return
         try:
             self._queue.put_nowait(event)
+            if isinstance(event, CallStarted | CallEnded):
+                # Once per call each, written at once: a killed instance's call is in the store to be
+                # marked lost, and a finished one cannot be.
+                self._flush_now.set()
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped % 1000 == 1:
@@ -165,6 +169,11 @@ class CallStore:
             try:
                 await self._write(batch)
                 self.commits += 1
+                for event in batch:
+                    if isinstance(event, CallStarted):
+                        log.info("call_record_opened", call_sid=event.call_sid)
+                    elif isinstance(event, CallEnded):
+                        log.info("call_record_closed", call_sid=event.call_sid, reason=event.reason)
             except Exception:  # a bad batch is logged and skipped; calls go on
                 log.exception("call_store_write_failed", events=len(batch))
             finally:

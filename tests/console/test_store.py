@@ -123,7 +123,7 @@ async def test_after_a_flush_the_writer_lingers_again(
     monkeypatch.setattr(console.store, "LINGER_S", 30.0)
     store.publish(call_events("CA1")[0])
     await asyncio.wait_for(store.flush(), 10)
-    for event in call_events("CA2"):
+    for event in call_events("CA2", ended=False):
         store.publish(event)
         await asyncio.sleep(0.001)
     assert store.commits == 1

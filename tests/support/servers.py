@@ -157,3 +157,79 @@ def create_database(server: PostgresServer, name: str) -> str:
         capture_output=True,
     )
     return server.url(name)
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+{upstreams}
+    server {{
+        listen 127.0.0.1:{port};
+{locations}
+    }}
+}}
+"""
+
+LOCATION = """
+        location {path} {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 3600s;
+            proxy_buffering off;
+        }}
+"""
+
+
+@contextlib.contextmanager
+def nginx_proxy(routes: dict[str, list[int]]) -> Iterator[int]:
+    """nginx on a free loopback port; ``routes`` maps a path prefix to the backend ports behind it."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light; scripts/test does)")
+    root = Path(tempfile.mkdtemp(prefix="voicebot-nginx-"))
+    root.chmod(0o755)  # the worker process runs as an unprivileged user
+    port = free_port()
+    upstreams, locations = [], []
+    for n, (path, ports) in enumerate(routes.items()):
+        servers = "".join(f" server 127.0.0.1:{p};" for p in ports)
+        upstreams.append(f"    upstream backend{n} {{{servers} }}")
+        locations.append(LOCATION.format(path=path, upstream=f"backend{n}"))
+    conf = root / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(root=root, port=port, upstreams="\n".join(upstreams), locations="".join(locations))
+    )
+    proc = subprocess.Popen(
+        [binary, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:  # nginx has no readiness probe of its own: its port accepting is the signal
+            if proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not listen in time")
+            time.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+        shutil.rmtree(root, ignore_errors=True)
