@@ -1,4 +1,8 @@
-"""The call state diagram as SVG geometry, drawn from the same transition table the calls run on.
+"""The call state diagram as SVG geometry, drawn from the same tables the calls run on.
+
+A call runs two machines (what the bot is doing, and who has the floor); the console shows them as one
+view: the work state, or ``barge_in`` while the floor is paused. Edges are every change of that view the
+tables allow (``dialogue.machine.view_edges``).
 
 Positions are hand-placed for the known states (the conversational loop reads left to right, barge-in sits
 beside it); a state the table gains later still appears, on an extra row, so the diagram never lies by
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
-from dialogue.machine import STATES, TRANSITIONS
+from dialogue.machine import VIEW_STATES, view_edges
 
 NODE_W: Final = 120
 NODE_H: Final = 40
@@ -101,7 +105,7 @@ def _bend(a: Node, b: Node, paired: bool) -> float:
 
 @cache
 def state_diagram() -> Diagram:
-    names = [str(s) for s in STATES]
+    names = list(VIEW_STATES)
     nodes: dict[str, Node] = {}
     extra = 0
     for name in names:
@@ -111,18 +115,9 @@ def state_diagram() -> Diagram:
             nodes[name] = Node(name, 90 + 270 * (extra % 3), 450 + 110 * (extra // 3))
             extra += 1
     labels: dict[tuple[str, str], list[str]] = {}
-    any_state: list[str] = []
-    for t in TRANSITIONS:
-        if t.source == "*":
-            any_state.append(t.trigger)
-            continue
-        for source in t.sources():
-            dest = str(t.dest or source)
-            if dest == str(source):
-                continue  # internal transitions change no state: nothing to draw
-            triggers = labels.setdefault((str(source), dest), [])
-            if t.trigger not in triggers:
-                triggers.append(t.trigger)
+    any_state = ["hangup"]
+    for source, dest, trigger in view_edges():
+        labels.setdefault((source, dest), []).append(trigger)
     degree: dict[str, int] = {}
     for src, dst in labels:
         degree[src] = degree.get(src, 0) + 1

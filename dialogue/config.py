@@ -9,7 +9,6 @@ from typing import Protocol
 from dialogue.llm import LanguageModel
 from dialogue.phrases import PhraseCatalogue
 from dialogue.tools import ToolRegistry
-from dialogue.turn import Budgets
 from media.speech import SpeechToText, TextToSpeech
 from media.turns import TurnConfig
 
@@ -25,8 +24,8 @@ class SessionConfig:
     transfer_number: str = ""
     failures_before_handover: int = 3
     history_token_budget: int = 3000
-    budgets: Budgets = field(default_factory=Budgets)
-    tts_first_byte_timeout_s: float = 2.0
+    echo_slack_s: float = 1.5
+    """A mark echo later than its audio's end plus this is lost: the call moves on (``Speaker.played``)."""
     speculative_stt: bool = True
     """Transcribe at a pause, before the end of turn is certain; used only if the caller stays silent."""
 

@@ -23,9 +23,18 @@ class Conversation:
         self._turns: list[Message] = []
         self._budget = token_budget
 
-    def add_user(self, text: str) -> None:
-        self._turns.append(Message("user", text))
+    def add_user(self, text: str) -> Message:
+        message = Message("user", text)
+        self._turns.append(message)
         self._trim()
+        return message
+
+    def rollback(self, message: Message) -> None:
+        """Forgets ``message`` and all after it: the caller went on, and the turn is transcribed anew."""
+        for i in range(len(self._turns) - 1, -1, -1):
+            if self._turns[i] is message:
+                del self._turns[i:]
+                return
 
     def add_assistant(self, text: str, tool_calls: tuple[ToolCall, ...] = ()) -> None:
         if text or tool_calls:

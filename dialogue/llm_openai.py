@@ -15,7 +15,7 @@ from typing import Any, Final
 from openai import AsyncOpenAI
 
 from dialogue.llm import Message, ReplyPart, TextDelta, ToolCall, ToolSpec
-from media.budget import stream_with_budget
+from media.budget import DEFAULT_BUDGETS, stream_with_budget
 from media.clients import Rotation, rotation
 from media.errors import ProviderError
 
@@ -28,8 +28,8 @@ class OpenAILanguageModel:
         client: AsyncOpenAI | Rotation[AsyncOpenAI],
         *,
         model: str = "gpt-4o-mini",
-        first_token_timeout_s: float = 3.0,
-        total_timeout_s: float = 15.0,
+        first_token_timeout_s: float = DEFAULT_BUDGETS.llm_first_token_s,
+        total_timeout_s: float = DEFAULT_BUDGETS.llm_total_s,
         temperature: float = 0.3,
         max_tokens: int = 300,
         max_attempts: int = 2,

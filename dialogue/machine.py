@@ -1,225 +1,242 @@
-"""The call's state machine: one declarative table, one ``AsyncMachine`` per call.
+"""The call's spine: two small orthogonal state machines and the one table that drives both.
 
-The table is the single source of truth for what may happen when; the diagram in README is generated from
-it. Effects are named here and implemented by the call session as synchronous methods that only start or
-cancel tasks: ``AsyncMachine`` cancels a running callback when the next event fires, so no callback may
-await real work.
+*work* says how far the bot's current piece of work has got (greeting, listening, transcribing, thinking,
+speaking); *floor* says who may talk (the bot, nobody while a caller's onset is judged, the caller). Keeping
+them apart is what makes barge-in simple: a caller's "mhm" pauses the floor and gives it back, and the work
+machine, which went on meanwhile, was never disturbed, so there is no "resume where you were" to remember.
+
+Every row (in ``dialogue.table``) names a trigger, its source and destination, the effects (methods of
+the call session that only start or cancel tasks, always synchronous) and an optional guard: a pure
+function of the event data, which always carries a snapshot of both machines' states. Data travels with
+the trigger (``transitions`` runs with ``send_event=True``); work tasks fire their progress with the
+generation of the work they belong to, and a trigger from superseded work is dropped and counted, never
+mistaken for the current work's progress.
+The README diagram and the console's diagram are generated from these tables.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
-from transitions import MachineError
-from transitions.extensions.asyncio import AsyncMachine
+from transitions import EventData, Machine
 
-
-class CallState(StrEnum):
-    GREETING = "greeting"
-    LISTENING = "listening"
-    TRANSCRIBING = "transcribing"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-    BARGE_IN = "barge_in"
-    HANGUP = "hangup"
-
-
-S = CallState
-ANY = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    trigger: str
-    source: tuple[CallState, ...] | str
-    dest: CallState | None
-    """None: an internal transition (effect runs, state stays)."""
-    effect: str | None = None
-    """Name of the owner's method run after the transition (synchronous: starts or cancels work)."""
-    condition: str | None = None
-    """Name of the owner's predicate; the first row whose condition holds wins."""
-    why: str = ""
-
-    def sources(self) -> tuple[CallState, ...]:
-        return tuple(CallState) if isinstance(self.source, str) else self.source
-
-
-_INTERRUPTIBLE = (S.GREETING, S.SPEAKING, S.THINKING, S.TRANSCRIBING)
-
-TRANSITIONS: tuple[Transition, ...] = (
-    Transition(
-        "greeting_done", (S.GREETING,), S.LISTENING, "arm_reprompt", why="greeting's last mark came back"
-    ),
-    Transition("speech_started", (S.LISTENING,), None, "disarm_reprompt", why="caller talks: no reprompt"),
-    Transition(
-        "speech_started",
-        _INTERRUPTIBLE,
-        S.BARGE_IN,
-        "pause_output",
-        why="tentative onset: stop feeding audio at once, keep the answer until it is confirmed",
-    ),
-    Transition(
-        "barge_in_confirmed", (S.BARGE_IN,), S.LISTENING, "interrupt_turn", why="clear, cancel, keep heard"
-    ),
-    Transition("false_barge_in", (S.BARGE_IN,), S.GREETING, "resume_output", "resumes_greeting"),
-    Transition("false_barge_in", (S.BARGE_IN,), S.SPEAKING, "resume_output", "resumes_speaking"),
-    Transition("false_barge_in", (S.BARGE_IN,), S.THINKING, "resume_output", "resumes_thinking"),
-    Transition("false_barge_in", (S.BARGE_IN,), S.TRANSCRIBING, "resume_output", "resumes_transcribing"),
-    Transition("false_barge_in", (S.BARGE_IN,), S.LISTENING, "arm_reprompt", why="turn finished meanwhile"),
-    Transition("speech_ended", (S.LISTENING,), S.TRANSCRIBING, "start_turn", why="caller's turn is over"),
-    Transition("transcript_empty", (S.TRANSCRIBING,), S.LISTENING, "arm_reprompt", why="noise: say nothing"),
-    Transition("transcript_ready", (S.TRANSCRIBING,), S.THINKING, why="the LLM streams the reply"),
-    Transition(
-        "reply_started", (S.THINKING, S.TRANSCRIBING, S.LISTENING), S.SPEAKING, why="first frame sent"
-    ),
-    Transition("playback_done", (S.SPEAKING,), S.LISTENING, "arm_reprompt", why="last mark came back"),
-    Transition(
-        "reply_failed",
-        (S.THINKING, S.TRANSCRIBING, S.LISTENING),
-        S.LISTENING,
-        "arm_reprompt",
-        why="not even a fallback could be voiced: listen again rather than hang",
-    ),
-    Transition("hangup", ANY, S.HANGUP, "end_call", why="caller, bot, limit or error ends the call"),
+from dialogue.table import (
+    BARGE_IN_VIEW,
+    BUSY,
+    FLOOR_ROWS,
+    TALKING,
+    VIEW_STATES,
+    WORK_PROGRESS,
+    WORK_ROWS,
+    CallState,
+    Floor,
+    Guard,
+    Row,
+    Trigger,
+    Work,
+    outcome,
+    sources,
+    view,
+    view_edges,
 )
 
-STATES: tuple[CallState, ...] = tuple(CallState)
-
-
-def valid_triggers() -> dict[CallState, frozenset[str]]:
-    """Which triggers the table accepts in each state (a condition may still make one a no-op)."""
-    table: dict[CallState, set[str]] = {s: set() for s in CallState}
-    for t in TRANSITIONS:
-        for s in t.sources():
-            if not (t.trigger == "hangup" and s is S.HANGUP):
-                table[s].add(t.trigger)
-    return {s: frozenset(v) for s, v in table.items()}
-
-
-_VALID = valid_triggers()
+__all__ = [
+    "BARGE_IN_VIEW",
+    "BUSY",
+    "FLOOR_ROWS",
+    "TALKING",
+    "VIEW_STATES",
+    "WORK_ROWS",
+    "CallMachine",
+    "CallState",
+    "Floor",
+    "Row",
+    "Trigger",
+    "Work",
+    "mermaid_diagram",
+    "outcome",
+    "view",
+    "view_edges",
+]
 
 
 class MachineOwner(Protocol):
-    """The call session: implements the table's effects and conditions, receives every transition."""
+    """The call session: implements the effects; ``on_transition`` sees every transition of either machine."""
 
-    def on_transition(self, trigger: str, source: CallState, dest: CallState) -> None: ...
+    def on_transition(self, machine: str, trigger: Trigger, source: str, dest: str) -> None: ...
+
+    def on_view(self, trigger: Trigger, source: str, dest: str) -> None:
+        """The console's one-name view changed (once per trigger, after both machines moved)."""
 
 
 @dataclass(slots=True)
 class TransitionRecord:
-    trigger: str
-    source: CallState
-    dest: CallState
+    machine: str
+    trigger: Trigger
+    source: str
+    dest: str
     monotonic: float
 
 
 @dataclass(slots=True)
-class _Counters:
+class Counters:
     invalid: dict[str, int] = field(default_factory=dict)
+    stale: dict[str, int] = field(default_factory=dict)
 
 
-class _InOrderMachine(AsyncMachine):
-    """Runs a transition's callbacks one after another instead of gathering them as tasks.
+class _Region:
+    """One ``transitions.Machine`` over one table; the model is this object."""
 
-    Every callback here is synchronous work (start or cancel a task, record, publish), so running them in
-    parallel bought nothing; ``asyncio.gather`` made each non-empty callback list cost two passes of the
-    event loop, several per transition. With two hundred calls a pass takes milliseconds, and those passes
-    sat between a barge-in and its ``clear``, and between the end of a turn and its transcription.
-    """
+    state: str
 
-    @staticmethod
-    async def await_all(
-        callables: list[Callable[..., Coroutine[Any, Any, bool | None]]],
-    ) -> list[bool | None]:
-        return [await func() for func in callables]
+    def __init__(
+        self, name: str, rows: tuple[Row, ...], states: type[StrEnum], initial: StrEnum, owner: Any
+    ) -> None:
+        self.name = name
+        self.rows = rows
+        self.states = states
+        specs = []
+        for row in rows:
+            spec: dict[str, Any] = {
+                "trigger": row.trigger.value,
+                "source": [s.value for s in sources(row, states)],
+                "dest": row.dest.value if row.dest is not None else None,
+                "after": [_effect(owner, e) for e in row.effects],
+            }
+            if row.guard is not None:
+                spec["conditions"] = [_guard(row.guard)]
+            specs.append(spec)
+        self.machine = Machine(
+            model=self,
+            states=[s.value for s in states],
+            transitions=specs,
+            initial=initial.value,
+            auto_transitions=False,
+            send_event=True,
+            model_override=False,
+        )
+
+    def accepts(self, trigger: Trigger) -> bool:
+        return any(
+            r.trigger is trigger and self.states(self.state) in sources(r, self.states) for r in self.rows
+        )
+
+
+def _effect(owner: Any, name: str) -> Callable[[EventData], None]:
+    method = getattr(owner, name)
+    return lambda event: method(event.kwargs)
+
+
+def _guard(guard: Guard) -> Callable[[EventData], bool]:
+    return lambda event: guard(event.kwargs)
 
 
 class CallMachine:
-    """One call's machine. ``fire`` is the only way in: serialized, never raises for an invalid trigger."""
+    """Both machines of one call. ``fire`` is the only way in: synchronous, never raises for a bad trigger.
 
-    state: CallState
+    Effects only start or cancel tasks, so a transition never awaits anything and never gives the event loop
+    away between a barge-in and its ``clear``. A trigger fired from inside an effect is queued and runs after.
+    """
 
-    def __init__(self, owner: MachineOwner, *, initial: CallState = S.GREETING) -> None:
+    def __init__(self, owner: MachineOwner, *, work: Work = Work.GREETING, floor: Floor = Floor.BOT) -> None:
         self._owner = owner
-        self._lock = asyncio.Lock()
+        self._work = _Region("work", WORK_ROWS, Work, work, owner)
+        self._floor = _Region("floor", FLOOR_ROWS, Floor, floor, owner)
+        self.generation = 0
+        self.counters = Counters()
         self.log: list[TransitionRecord] = []
-        self.counters = _Counters()
-        self._log = structlog.get_logger()
-        self._machine = _InOrderMachine(
-            model=self,
-            states=list(CallState),
-            transitions=[_as_dict(t, owner) for t in TRANSITIONS],
-            initial=initial,
-            auto_transitions=False,
-            send_event=False,
-            model_override=False,
-        )
+        self._queue: list[tuple[Trigger, int | None, dict[str, Any]]] = []
+        self._firing = False
+        self._logger = structlog.get_logger()
+
+    @property
+    def work(self) -> Work:
+        return Work(self._work.state)
+
+    @property
+    def floor(self) -> Floor:
+        return Floor(self._floor.state)
+
+    @property
+    def view(self) -> str:
+        return view(self.work, self.floor)
 
     @property
     def invalid_triggers(self) -> int:
         return sum(self.counters.invalid.values())
 
-    def can(self, trigger: str) -> bool:
-        return trigger in _VALID[self.state]
+    @property
+    def stale_triggers(self) -> int:
+        return sum(self.counters.stale.values())
 
-    async def fire(self, trigger: str) -> bool:
-        """True when the state changed or an internal transition ran; False for a counted invalid trigger."""
-        async with self._lock:
-            source = self.state
-            if trigger not in _VALID[source]:
-                self.counters.invalid[trigger] = self.counters.invalid.get(trigger, 0) + 1
-                self._log.info("invalid_trigger", trigger=trigger, state=str(source))
-                return False
-            try:
-                trigger_fn: Callable[[], Any] = getattr(self, trigger)
-                done = bool(await trigger_fn())
-            except MachineError as exc:  # translated at the boundary: a library refusal never ends a call
-                self.counters.invalid[trigger] = self.counters.invalid.get(trigger, 0) + 1
-                self._log.warning(
-                    "machine_refused", trigger=trigger, state=str(source), detail=str(exc.value)
+    def next_generation(self) -> int:
+        """A new piece of work begins: progress of every older one is stale from now on."""
+        self.generation += 1
+        return self.generation
+
+    def fire(self, trigger: Trigger, *, gen: int | None = None, **data: Any) -> bool:
+        """True when either machine took the trigger; False for a stale, refused or invalid one."""
+        if self._firing:
+            self._queue.append((trigger, gen, data))
+            return True
+        self._firing = True
+        try:
+            taken = self._fire(trigger, gen, data)
+            while self._queue:
+                self._fire(*self._queue.pop(0))
+            return taken
+        finally:
+            self._firing = False
+
+    def _fire(self, trigger: Trigger, gen: int | None, data: dict[str, Any]) -> bool:
+        if trigger in WORK_PROGRESS and gen != self.generation:
+            self.counters.stale[trigger] = self.counters.stale.get(trigger, 0) + 1
+            self._logger.info("stale_trigger", trigger=str(trigger), gen=gen, current=self.generation)
+            return False
+        regions = [r for r in (self._floor, self._work) if r.accepts(trigger)]
+        event = {**data, "work": self.work, "floor": self.floor, "gen": gen}
+        before = self.view
+        taken = False
+        for region in regions:
+            source = region.state
+            if region.machine.events[trigger.value].trigger(region, **event):
+                taken = True
+                self.log.append(
+                    TransitionRecord(region.name, trigger, source, region.state, time.monotonic())
                 )
-                return False
-            if done:
-                dest = self.state
-                self.log.append(TransitionRecord(trigger, source, dest, time.monotonic()))
-                self._owner.on_transition(trigger, source, dest)
-            return done
-
-
-def _as_dict(t: Transition, owner: MachineOwner) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "trigger": t.trigger,
-        "source": list(t.sources()) if t.source != ANY else "*",
-        "dest": t.dest,
-    }
-    if t.effect:
-        spec["after"] = getattr(owner, t.effect)
-    if t.condition:
-        spec["conditions"] = getattr(owner, t.condition)
-    return spec
+                self._owner.on_transition(region.name, trigger, source, region.state)
+        if not taken:  # no row, or no row whose guard holds: nothing took it
+            self.counters.invalid[trigger] = self.counters.invalid.get(trigger, 0) + 1
+            self._logger.warning(
+                "invalid_trigger", trigger=str(trigger), work=event["work"], floor=event["floor"]
+            )
+        elif self.view != before:
+            self._owner.on_view(trigger, before, self.view)
+        return taken
 
 
 def mermaid_diagram() -> str:
-    """The diagram README embeds, generated from the same table the calls run on."""
-    lines = ["stateDiagram-v2", f"    [*] --> {S.GREETING.value}"]
-    seen: set[tuple[str, str, str]] = set()
-    for t in TRANSITIONS:
-        if t.trigger == "hangup":
-            continue
-        for s in t.sources():
-            dest = (t.dest or s).value
-            key = (s.value, dest, t.trigger)
-            if key not in seen:
-                seen.add(key)
-                lines.append(f"    {s.value} --> {dest}: {t.trigger}")
-    lines.append(f"    note right of {S.HANGUP.value}: hangup from any state")
-    lines.append(f"    {S.HANGUP.value} --> [*]")
+    """The diagram README embeds: both machines as concurrent regions of one call, from the tables."""
+    lines = ["stateDiagram-v2", "    state call {"]
+    for rows, states, initial in ((WORK_ROWS, Work, Work.GREETING), (FLOOR_ROWS, Floor, Floor.BOT)):
+        if rows is FLOOR_ROWS:
+            lines.append("        --")
+        lines.append(f"        [*] --> {initial.value}")
+        for row in rows:
+            if row.trigger is Trigger.HANGUP:
+                continue
+            guard = f" [{row.guard.__name__}]" if row.guard is not None else ""
+            for source in sources(row, states):
+                dest = (row.dest or source).value
+                lines.append(f"        {source.value} --> {dest}: {row.trigger.value}{guard}")
+    lines.append("    }")
+    lines.append("    [*] --> call")
+    lines.append("    call --> [*]: hangup")
     return "\n".join(lines)
 
 

@@ -12,10 +12,17 @@ November"), thousands ("1.000") and dates ("24.11.2026"). The rules, in order:
 - Until the first sentence is out, a long first clause is sent at a comma, which halves time-to-first-audio
   on long openings ("Vielen Dank für Ihren Anruf bei den Stadtwerken Musterstadt, …").
 - A run-on longer than ``max_chars`` is cut at its last comma or space, so TTS requests stay bounded.
+
+With ``first_clause_words`` set, the first piece goes out sooner still (``first_clause_end``): at the first
+comma after two words, or once that many words are complete, at a word boundary where TTS melody survives
+the cut. Never after a word with a digit ("14:30 | Uhr", "am 3. | Mai", "1.000 | Euro"), a word ending in a
+period ("z. | B.", "Dr. | Müller", "ca. | zehn") or a function word ("mit | Ihnen"); the rest of the reply
+then goes out sentence by sentence as before.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 _ABBREVIATED = """
@@ -29,6 +36,19 @@ ABBREVIATIONS: Final = frozenset(_ABBREVIATED.split())
 _MONTH_NAMES = "januar februar märz april mai juni juli august september oktober november dezember"
 MONTHS: Final = frozenset(_MONTH_NAMES.split())
 
+_FUNCTION_WORDS = """
+    der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
+    zu zum zur am im in an auf aus bei beim bis durch für gegen mit nach ohne seit um unter über vom von vor
+    und oder aber sondern denn dass weil wenn ob als wie sowie bzw sehr ganz noch schon nicht
+    ihr ihre ihren ihrem ihrer ihres unser unsere unseren unserem unserer mein meine dein sein seine
+"""
+FUNCTION_WORDS: Final = frozenset(_FUNCTION_WORDS.split())
+"""Lower-case words a first clause never ends on: they lean on the word after them."""
+
+MIN_CLAUSE_WORDS: Final = 2
+"""A first clause at a comma has at least this many words ("Ja," alone waits for its sentence)."""
+
+_WORD = re.compile(r"\S+")
 _TERMINATORS: Final = ".!?…"
 _CLOSERS: Final = "\"'»«)]“”’"
 _OPENERS: Final = "\"'»«([„“‚"
@@ -37,9 +57,13 @@ _OPENERS: Final = "\"'»«([„“‚"
 class SentenceSplitter:
     """Feed text deltas with ``push``; take the rest with ``flush`` when the stream ends."""
 
-    def __init__(self, *, first_clause_chars: int = 40, max_chars: int = 250) -> None:
+    def __init__(
+        self, *, first_clause_chars: int = 40, max_chars: int = 250, first_clause_words: int = 0
+    ) -> None:
         self.first_clause_chars = first_clause_chars
         self.max_chars = max_chars
+        self.first_clause_words = first_clause_words
+        """0: the first piece is a sentence (or a long clause at a comma); else see ``first_clause_end``."""
         self._buf = ""
         self._emitted = False
 
@@ -70,6 +94,8 @@ class SentenceSplitter:
                 self._emitted = True
 
     def _early_comma(self) -> int | None:
+        if self.first_clause_words:
+            return first_clause_end(self._buf, max_words=self.first_clause_words)
         at = self._buf.find(", ", self.first_clause_chars)
         return at + 1 if at >= 0 else None
 
@@ -117,6 +143,28 @@ def find_sentence_end(text: str, *, final: bool = False) -> int | None:
             continue
         return end
     return None
+
+
+def first_clause_end(text: str, *, max_words: int = 6) -> int | None:
+    """Index just past the first speakable clause of ``text``, or None while there is none yet.
+
+    Only complete words count (whitespace after them), so "14:30" is never judged before "Uhr" shows.
+    """
+    words = [m for m in _WORD.finditer(text) if m.end() < len(text)]
+    for n, word in enumerate(words, start=1):
+        token = word.group()
+        if token.endswith(",") and n >= MIN_CLAUSE_WORDS:
+            return word.end()
+        if n >= max_words and n < len(words) and _may_end_clause(token):
+            return word.end()
+    return None
+
+
+def _may_end_clause(token: str) -> bool:
+    bare = token.lstrip(_OPENERS)
+    if not bare or bare.endswith(".") or any(c.isdigit() for c in bare):
+        return False
+    return bare.rstrip(_CLOSERS).lower() not in FUNCTION_WORDS
 
 
 def _word_before(text: str, index: int) -> str:

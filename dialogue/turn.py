@@ -1,26 +1,30 @@
 """One caller turn: transcribe, stream the reply sentence by sentence into speech, wait until heard.
 
-Runs as a task owned by the call session, so a barge-in or hang-up cancels it wherever it is. Provider
-failures never leave the caller in silence: the turn speaks a German fallback sentence instead.
+Runs as a task owned by the call session, so a barge-in or hang-up cancels it wherever it is. The adapters
+own their deadlines; a turn only catches their errors and answers each with a German fallback sentence, so
+the caller is never left in silence. Progress is fired with the turn's generation: a turn that was already
+superseded cannot move the call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from dialogue.conversation import Conversation
 from dialogue.events import BotSentence, CallEvent, TranscriptEvent
 from dialogue.latency import TurnClock
-from dialogue.llm import LanguageModel, ReplyPart, TextDelta, ToolCall
+from dialogue.llm import LanguageModel, Message, TextDelta, ToolCall
+from dialogue.machine import Trigger
 from dialogue.sentences import SentenceSplitter
-from dialogue.speaker import Speaker, Spoken
+from dialogue.speaker import Spoken
 from dialogue.tools import Outcome, ToolRegistry
+from dialogue.voice import BotVoice
 from media.errors import ProviderError
 from media.speech import SpeechToText, Transcript, Utterance
 
@@ -39,47 +43,64 @@ def is_noise(text: str) -> bool:
     return not cleaned or bool(_NOISE.match(cleaned)) or cleaned in _HALLUCINATIONS
 
 
+@dataclass(slots=True, eq=False)
+class Job:
+    """One piece of the bot's work (greeting, a caller's turn, a fixed line): what a barge-in cancels.
+
+    ``gen`` is its generation in the machine; ``key`` files its speech in the playback tracker.
+    """
+
+    gen: int
+    name: str
+    announced: bool = False
+    """``reply_started`` has been fired (or was not needed): it fires once per job."""
+    spoken: list[tuple[Spoken, str]] = field(default_factory=list)
+
+    @property
+    def key(self) -> int:
+        return self.gen
+
+
+@dataclass(slots=True, eq=False)
+class Turn(Job):
+    """A caller's turn: the audio, what became of it, and what the session does after it."""
+
+    number: int = 0
+    utterance: Utterance = field(default_factory=lambda: Utterance(b""))
+    clock: TurnClock = field(default_factory=lambda: TurnClock(speech_end=0.0))
+    prefetched: asyncio.Task[Transcript | Exception] | None = None
+    transcript: str = ""
+    user_message: Message | None = None
+    outcome: Outcome | None = None
+    handover: bool = False
+
+
 class TurnHost(Protocol):
     """What a turn needs from its call session."""
 
     call_sid: str
 
-    async def advance(self, trigger: str) -> bool: ...
+    def fire(self, trigger: Trigger, *, gen: int | None = None, **data: Any) -> bool: ...
 
-    def advance_soon(self, trigger: str) -> None:
-        """Fire ``trigger`` from a task the session owns (for callbacks that cannot await)."""
+    def announce(self, job: Job) -> Callable[[], None]:
+        """A callback for the job's first audio: fires ``reply_started`` once."""
 
     def emit(self, event: CallEvent) -> None: ...
 
-    def provider_failed(self, stage: str, exc: ProviderError | TimeoutError) -> bool:
+    def provider_failed(self, stage: str, exc: ProviderError) -> bool:
         """Records a failure; True when the call should now be handed over instead of carrying on."""
 
     def provider_ok(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Budgets:
-    stt_s: float = 4.0
-    llm_first_token_s: float = 3.0
-    llm_total_s: float = 15.0
-
-
-@dataclass(slots=True)
-class TurnResult:
-    """What the session does after the turn: nothing, end the call, transfer, or hand over after failures."""
-
-    outcome: Outcome | None = None
-    handover: bool = False
-    spoken: list[tuple[Spoken, str]] = field(default_factory=list)
-    transcript: str = ""
-
-
-async def speculative_transcript(stt: SpeechToText, utterance: Utterance) -> Transcript | None:
-    """STT started before the end of turn is certain: a failure here is not the caller's problem yet."""
+async def speculative_transcript(stt: SpeechToText, utterance: Utterance) -> Transcript | Exception:
+    """STT started before the end of turn is certain: a failure is returned, not raised, because it is the
+    caller's problem only if the turn really ends here (then the turn raises it: the adapter already spent
+    its budget and its retries, and a second attempt would double the caller's silence)."""
     try:
         return await stt.transcribe(utterance)
-    except (ProviderError, TimeoutError):
-        return None
+    except Exception as exc:  # noqa: BLE001 - handed to the turn, which owns the reaction
+        return exc
 
 
 class TurnRunner:
@@ -89,80 +110,64 @@ class TurnRunner:
         *,
         stt: SpeechToText,
         llm: LanguageModel,
-        speaker: Speaker,
+        voice: BotVoice,
         conversation: Conversation,
         tools: ToolRegistry,
-        budgets: Budgets,
         fallback_stt: str,
         fallback_llm: str,
     ) -> None:
         self._host = host
         self._stt = stt
         self._llm = llm
-        self._speaker = speaker
+        self._voice = voice
         self._conversation = conversation
         self._tools = tools
-        self._budgets = budgets
         self._fallback_stt = fallback_stt
         self._fallback_llm = fallback_llm
         self._log = structlog.get_logger()
 
-    async def run(
-        self,
-        utterance: Utterance,
-        turn: int,
-        clock: TurnClock,
-        result: TurnResult,
-        *,
-        prefetched: asyncio.Task[Transcript | None] | None = None,
-    ) -> None:
-        """Fills ``result`` as it goes, so a cancelled turn still tells the session what was spoken.
-
-        ``prefetched``: a transcription of this very utterance started during the end-of-turn wait.
-        """
-        text = await self._transcribe(utterance, turn, clock, result, prefetched)
+    async def run(self, turn: Turn) -> None:
+        """Fills ``turn`` as it goes, so a cancelled turn still tells the session what was spoken."""
+        text = await self._transcribe(turn)
         if text is None:
             return
         if is_noise(text):
-            self._log.info("transcript_empty", turn=turn)
-            await self._host.advance("transcript_empty")
+            self._log.info("transcript_empty", turn=turn.number)
+            self._host.fire(Trigger.TRANSCRIPT_EMPTY, gen=turn.gen)
             return
-        result.transcript = text
-        self._host.emit(TranscriptEvent(call_sid=self._host.call_sid, role="caller", text=text, turn=turn))
-        self._conversation.add_user(text)
-        await self._host.advance("transcript_ready")
-        await self._reply(turn, clock, result)
+        turn.transcript = text
+        self._host.emit(
+            TranscriptEvent(call_sid=self._host.call_sid, role="caller", text=text, turn=turn.number)
+        )
+        turn.user_message = self._conversation.add_user(text)
+        self._host.fire(Trigger.TRANSCRIPT_READY, gen=turn.gen)
+        await self._reply(turn)
 
-    async def _transcribe(
-        self,
-        utterance: Utterance,
-        turn: int,
-        clock: TurnClock,
-        result: TurnResult,
-        prefetched: asyncio.Task[Transcript | None] | None,
-    ) -> str | None:
+    async def _transcribe(self, turn: Turn) -> str | None:
         try:
-            async with asyncio.timeout(self._budgets.stt_s):
-                transcript = await prefetched if prefetched is not None else None
-                if transcript is None:  # no prefetch, or it failed: one ordinary attempt
-                    transcript = await self._stt.transcribe(utterance)
-        except (ProviderError, TimeoutError) as exc:
+            if turn.prefetched is not None:
+                transcript = await turn.prefetched
+                if isinstance(transcript, Exception):
+                    raise transcript
+            else:
+                transcript = await self._stt.transcribe(turn.utterance)
+        except ProviderError as exc:
             if self._host.provider_failed("stt", exc):
-                result.handover = True
+                turn.handover = True
                 return None
-            await self._say(self._fallback_stt, clock, result, turn=turn)
+            await self._say(self._fallback_stt, turn)
             return None
-        clock.mark("transcript")
+        turn.clock.mark("transcript")
         return transcript.text.strip()
 
-    async def _reply(self, turn: int, clock: TurnClock, result: TurnResult) -> None:
+    async def _reply(self, turn: Turn) -> None:
         for _round in range(3):  # a tool's text result gets one more round; never loop forever
-            text, calls, failed = await self._stream_round(turn, clock, result)
+            text, calls, failed = await self._stream_round(turn)
             if failed:
-                if result.handover:
-                    return
-                if not result.spoken:
-                    await self._say(self._fallback_llm, clock, result, turn=turn)
+                if text:  # what the caller already heard of this reply stays in the history
+                    self._conversation.add_assistant(text)
+                if not turn.handover and not turn.spoken:
+                    await self._say(self._fallback_llm, turn)
                 return
             self._conversation.add_assistant(text, tuple(calls))
             if not calls:
@@ -170,73 +175,73 @@ class TurnRunner:
                 return
             more = False
             for call in calls:
-                outcome = await self._tools.run(call.name, call.arguments)
+                outcome = await self._run_tool(call)
                 if isinstance(outcome, Outcome):
                     self._conversation.add_tool_result(call.id, "ok")
-                    result.outcome = outcome
+                    turn.outcome = outcome
                 else:
                     self._conversation.add_tool_result(call.id, outcome)
                     more = True
             self._host.provider_ok()
-            if result.outcome is not None or not more:
+            if turn.outcome is not None or not more:
                 return
 
-    async def _stream_round(
-        self, turn: int, clock: TurnClock, result: TurnResult
-    ) -> tuple[str, list[ToolCall], bool]:
+    async def _run_tool(self, call: ToolCall) -> Outcome | str:
+        """A tool that raises answers the model with an error result; the conversation stays well-formed."""
+        try:
+            return await self._tools.run(call.name, call.arguments)
+        except Exception as exc:  # noqa: BLE001 - the model hears of it and can say so
+            self._log.error("tool_failed", tool=call.name, error=repr(exc))
+            return f"Fehler: {call.name} ist gerade nicht verfügbar."
+
+    async def _stream_round(self, turn: Turn) -> tuple[str, list[ToolCall], bool]:
+        """The reply's text (only the sentences spoken so far, after a failure), its tool calls, and
+        whether the model failed."""
         splitter = SentenceSplitter()
         parts: list[str] = []
+        said: list[str] = []
         calls: list[ToolCall] = []
-        stream = self._llm.stream_reply(self._conversation.messages(), self._tools.specs())
         try:
-            async with asyncio.timeout(self._budgets.llm_total_s):
-                iterator = aiter(stream)
-                async with asyncio.timeout(self._budgets.llm_first_token_s):
-                    first = await anext(iterator, None)
-                clock.mark("llm_first_token")
-                pending = [first] if first is not None else []
-                async for part in _chain(pending, iterator):
-                    if isinstance(part, TextDelta):
-                        parts.append(part.text)
-                        for sentence in splitter.push(part.text):
-                            await self._sentence(sentence, turn, clock, result)
-                    else:
-                        calls.append(part)
-                for sentence in splitter.flush():
-                    await self._sentence(sentence, turn, clock, result)
-        except (ProviderError, TimeoutError) as exc:
+            async for part in self._llm.stream_reply(self._conversation.messages(), self._tools.specs()):
+                turn.clock.mark("llm_first_token")
+                if isinstance(part, TextDelta):
+                    parts.append(part.text)
+                    for sentence in splitter.push(part.text):
+                        said.append(sentence)
+                        await self._sentence(sentence, turn)
+                else:
+                    calls.append(part)
+            for sentence in splitter.flush():
+                said.append(sentence)
+                await self._sentence(sentence, turn)
+        except ProviderError as exc:
             if self._host.provider_failed("llm", exc):
-                result.handover = True
-            return "".join(parts), calls, True
+                turn.handover = True
+            return " ".join(said), calls, True
         return "".join(parts).strip(), calls, False
 
-    async def _sentence(self, sentence: str, turn: int, clock: TurnClock, result: TurnResult) -> None:
-        clock.mark("first_sentence")
-        self._host.emit(BotSentence(call_sid=self._host.call_sid, text=sentence, turn=turn))
-        await self._say(sentence, clock, result, turn=turn)
+    async def _sentence(self, sentence: str, turn: Turn) -> None:
+        turn.clock.mark("first_sentence")
+        self._host.emit(BotSentence(call_sid=self._host.call_sid, text=sentence, turn=turn.number))
+        await self._say(sentence, turn)
 
-    async def _say(self, text: str, clock: TurnClock, result: TurnResult, *, turn: int) -> None:
+    async def _say(self, text: str, turn: Turn) -> None:
+        announce = self._host.announce(turn)
+
         def first_audio() -> None:
-            clock.mark("first_audio")
-            self._host.advance_soon("reply_started")
+            turn.clock.mark("first_audio")
+            announce()
 
         try:
-            spoken = await self._speaker.say(
+            spoken = await self._voice.say(
                 text,
-                tag=f"t{turn}",
-                turn=turn,
+                tag=f"t{turn.number}",
+                key=turn.key,
                 on_first_audio=first_audio,
-                on_first_byte=lambda: clock.mark("tts_first_byte"),
+                on_first_byte=lambda: turn.clock.mark("tts_first_byte"),
             )
         except ProviderError as exc:
             if self._host.provider_failed("tts", exc):
-                result.handover = True
+                turn.handover = True
             return
-        result.spoken.append((spoken, text))
-
-
-async def _chain(first: list[ReplyPart], rest: AsyncIterator[ReplyPart]) -> AsyncIterator[ReplyPart]:
-    for part in first:
-        yield part
-    async for part in rest:
-        yield part
+        turn.spoken.append((spoken, text))

@@ -23,9 +23,17 @@ class Fault(StrEnum):
     """Start a valid answer, then drop the connection mid-body."""
     MALFORMED = "malformed"
     """HTTP 200 with a body that does not parse (broken JSON, a broken SSE event, JSON instead of audio)."""
+    REFUSE = "refuse"
+    """Realtime socket: refuse the WebSocket upgrade (HTTP 403)."""
+    PARTIALS_ONLY = "partials-only"
+    """Realtime socket: send the partial transcripts of a commit, never its final one."""
 
 
-Endpoint = Literal["stt", "chat", "tts"]
+HTTP_FAULTS: tuple[Fault, ...] = tuple(f for f in Fault if f not in (Fault.REFUSE, Fault.PARTIALS_ONLY))
+"""The faults the HTTP routes play; the other two exist only on the realtime socket."""
+
+
+Endpoint = Literal["stt", "chat", "tts", "realtime"]
 
 
 @dataclass(slots=True)
@@ -85,6 +93,8 @@ class FakeBehaviour:
     stt: EndpointBehaviour = field(default_factory=EndpointBehaviour)
     chat: EndpointBehaviour = field(default_factory=EndpointBehaviour)
     tts: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    realtime: EndpointBehaviour = field(default_factory=EndpointBehaviour)
+    """The realtime transcription socket: ``ttfb_ms`` from commit to first delta, faults per commit."""
     transcripts: deque[str] = field(default_factory=deque)
     """Answers for the next transcriptions, in order; ``default_transcript`` when empty."""
     replies: deque[FakeReply] = field(default_factory=deque)
@@ -138,7 +148,7 @@ class FakeBehaviour:
         target.fault_remaining = count
 
     def clear_faults(self) -> None:
-        for name in ("stt", "chat", "tts"):
+        for name in ("stt", "chat", "tts", "realtime"):
             self.endpoint(name).fault = None
         for behaviour in self.per_model.values():
             behaviour.fault = None

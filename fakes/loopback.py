@@ -23,14 +23,18 @@ async def serve_loopback(
     port: int = 0,
     lifespan: Literal["on", "off"] = "off",
     ws_max_size: int = 1 << 20,
+    websockets: bool = False,
 ) -> AsyncIterator[int]:
-    """Yields the bound port; on exit asks the server to stop and waits until it has."""
+    """Yields the bound port; on exit asks the server to stop and waits until it has.
+
+    WebSocket upgrades are served with ``lifespan="on"`` (the bot) or ``websockets=True`` (the fakes).
+    """
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         lifespan=lifespan,
-        ws="auto" if lifespan == "on" else "none",
+        ws="auto" if lifespan == "on" or websockets else "none",
         ws_max_size=ws_max_size,
         ws_per_message_deflate=False,  # as `voicebot serve`: μ-law does not compress
         access_log=False,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from fakes import elevenlabs_api, openai_api
+from fakes import elevenlabs_api, openai_api, openai_realtime
 from fakes.asgi import Exchange, Receive, Scope, Send
 from fakes.behaviour import FakeBehaviour
 from fakes.loopback import serve_loopback
@@ -23,7 +23,10 @@ log = structlog.get_logger()
 
 
 class FakeProvidersApp:
-    """The raw ASGI app: ``/v1/text-to-speech/…`` goes to ElevenLabs, any other ``/v1/…`` to OpenAI."""
+    """The raw ASGI app: ``/v1/text-to-speech/…`` goes to ElevenLabs, any other ``/v1/…`` to OpenAI.
+
+    WebSockets go to the OpenAI Realtime fake (``/v1/realtime``).
+    """
 
     def __init__(self, behaviour: FakeBehaviour, *, speech: bool = True) -> None:
         self.behaviour = behaviour
@@ -31,6 +34,9 @@ class FakeProvidersApp:
         self.stopping = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await openai_realtime.handle(scope, receive, send, self.behaviour, self.stopping)
+            return
         if scope["type"] != "http":
             return
         ex = Exchange(scope, receive, send, self.stopping)
@@ -61,7 +67,7 @@ async def run_fake_providers(
     """Serves both fakes until the block ends; held and paced requests are cut short on exit."""
     behaviour = behaviour or FakeBehaviour()
     app = FakeProvidersApp(behaviour, speech=speech)
-    async with serve_loopback(app, name="fake-providers", host=host, port=port) as bound:
+    async with serve_loopback(app, name="fake-providers", host=host, port=port, websockets=True) as bound:
         base = f"http://{host}:{bound}"
         log.debug("fake_providers_started", url=base)
         try:

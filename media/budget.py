@@ -14,6 +14,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import elevenlabs.core.api_error as el_errors
@@ -35,6 +36,26 @@ MIN_ATTEMPT_S: Final = 0.25
 """An attempt with less time than this left would only turn a clear error into a vaguer timeout."""
 
 BACKOFF_S: Final = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class StageBudgets:
+    """Each stage's deadline in seconds: the one source of the defaults of the settings and the adapters.
+
+    The adapter of a stage owns its deadline (retries fit inside it); the call only catches the error and
+    speaks around it, so there is no second, disagreeing timer around a stage. The STT budget starts after
+    the end-of-turn silence: the caller waits ``END_OF_TURN_SILENCE_MS`` plus this before a fallback.
+    """
+
+    stt_s: float = 3.0
+    llm_first_token_s: float = 1.5
+    """With the LLM hedge at 0.8 s, a hung primary still leaves the fallback model time to answer within
+    the 1.5 s a caller waits for a real answer (see bench/faults.py)."""
+    llm_total_s: float = 15.0
+    tts_first_byte_s: float = 1.5
+
+
+DEFAULT_BUDGETS: Final = StageBudgets()
 
 
 def status_retryable(status: int) -> bool:

@@ -128,6 +128,10 @@ class Playout:
         ahead = (self._queued_audio - nbytes) / BYTES_PER_SECOND
         return max(self._clock(), self._t_end) + max(0.0, ahead)
 
+    def audio_ahead_s(self) -> float:
+        """Seconds until everything queued or sent so far has played, if nothing pauses the feed."""
+        return self._queued_audio / BYTES_PER_SECOND + max(0.0, self._t_end - self._clock())
+
     def is_playing(self) -> bool:
         return self._t_end > self._clock() or any(isinstance(i, bytes) for i in self._queue)
 

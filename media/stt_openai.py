@@ -11,7 +11,7 @@ from typing import Final
 
 from openai import AsyncOpenAI, omit
 
-from media.budget import call_with_budget
+from media.budget import DEFAULT_BUDGETS, call_with_budget
 from media.clients import Rotation, rotation
 from media.speech import Transcript, Utterance
 
@@ -29,7 +29,7 @@ class OpenAISpeechToText:
         model: str = "gpt-4o-mini-transcribe",
         language: str = "de",
         prompt: str = "",
-        timeout_s: float = 4.0,
+        timeout_s: float = DEFAULT_BUDGETS.stt_s,
         max_attempts: int = 2,
     ) -> None:
         self._clients = rotation(client)

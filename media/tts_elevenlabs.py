@@ -15,7 +15,7 @@ from typing import Final, cast
 from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.request_options import RequestOptions
 
-from media.budget import stream_with_budget
+from media.budget import DEFAULT_BUDGETS, stream_with_budget
 from media.clients import Rotation, rotation
 from media.errors import ProviderError
 
@@ -38,7 +38,7 @@ class ElevenLabsTextToSpeech:
         voice_id: str,
         model_id: str = "eleven_flash_v2_5",
         language: str = "de",
-        first_byte_timeout_s: float = 2.0,
+        first_byte_timeout_s: float = DEFAULT_BUDGETS.tts_first_byte_s,
         total_timeout_s: float = 30.0,
         max_attempts: int = 2,
     ) -> None:

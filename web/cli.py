@@ -139,6 +139,7 @@ def check(env_file: Path, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", type=int, default=8100, show_default=True, help="Port (0 picks a free one).")
 @click.option("--stt-ms", type=float, default=0.0, show_default=True, help="Transcription latency.")
+@click.option("--realtime-ms", type=float, default=0.0, show_default=True, help="Realtime final.")
 @click.option("--llm-ms", type=float, default=0.0, show_default=True, help="Chat time to first token.")
 @click.option("--llm-token-ms", type=float, default=0.0, show_default=True, help="Chat time per token.")
 @click.option("--tts-ms", type=float, default=0.0, show_default=True, help="Speech time to first byte.")
@@ -148,6 +149,7 @@ def fakes(
     host: str,
     port: int,
     stt_ms: float,
+    realtime_ms: float,
     llm_ms: float,
     llm_token_ms: float,
     tts_ms: float,
@@ -165,6 +167,7 @@ def fakes(
     configure_logging(fmt="console", level=log_level, secrets=[])
     behaviour = FakeBehaviour()
     behaviour.pace("stt", ttfb_ms=stt_ms)
+    behaviour.pace("realtime", ttfb_ms=realtime_ms)
     behaviour.pace("chat", ttfb_ms=llm_ms, per_token_ms=llm_token_ms)
     behaviour.pace("tts", ttfb_ms=tts_ms, per_token_ms=tts_chunk_ms)
     behaviour.requests = _Forgetful()  # a long benchmark must not keep every request it served

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import structlog
 
+from dialogue.session import CallSession
 from media.transport import StreamHandler
 from web.context import AppContext
 
@@ -83,15 +84,11 @@ class Drain:
 
 
 def say_goodbye(handler: StreamHandler) -> None:
-    """The session's own goodbye (the German closing line, then the hang-up through call control).
-
-    The dialogue layer has no public "end with goodbye" yet; until it does this uses the same private
-    path the maximum-duration watchdog takes, and falls back to ending the call plainly.
-    """
-    goodbye = getattr(handler, "_goodbye", None)
-    replace = getattr(handler, "_replace_work", None)
-    if callable(goodbye) and callable(replace):
-        replace(goodbye("drained"), "goodbye")
+    """The session's own goodbye (the German closing line, then the hang-up through call control), taking
+    over whatever the bot was doing, as the maximum-duration watchdog does; any other handler just ends."""
+    if isinstance(handler, CallSession):
+        lines = handler.lines
+        handler.take_over(lambda job: lines.goodbye(job, "drained"), "goodbye")
         return
     asyncio.get_running_loop().create_task(handler.on_stop("drained"), name="drain-stop")
 

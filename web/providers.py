@@ -13,6 +13,7 @@ import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import httpx2
@@ -28,8 +29,10 @@ from dialogue.phrases import PhraseCache, PhraseCatalogue, german_catalogue
 from dialogue.profile import BusinessProfile, load_profile
 from media.clients import OneWriteTransport, Rotation, clients_for
 from media.speech import SpeechToText, TextToSpeech
+from media.streaming_stt import BufferedSTT, StreamingSTT
 from media.stt_failover import FailoverSpeechToText
 from media.stt_openai import OpenAISpeechToText
+from media.stt_realtime import RealtimeSTT
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
 from web.consent import with_recording_notice
@@ -55,6 +58,8 @@ class Providers:
     backup_tts: TextToSpeech | None = None
     """A local voice for fixed phrases when the primary TTS is down (eSpeak behind ElevenLabs)."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    streaming_stt: StreamingSTT | None = None
+    """The per-call face of ``stt``: the Realtime socket, or ``stt`` behind a buffer (see ``STT_MODE``)."""
 
     @property
     def ready(self) -> bool:
@@ -104,6 +109,7 @@ def build_providers(settings: Settings) -> Providers:
     openai_client = _openai_clients(settings, p) if openai_key else None
 
     _pick_stt(settings, p, openai_client, profile)
+    _pick_streaming_stt(settings, p, openai_client, profile)
     _pick_llm(settings, p, openai_client, profile)
     _pick_tts(settings, p)
     p.phrases = PhraseCache(settings.phrase_cache_path, fallback=p.backup_tts)
@@ -218,6 +224,37 @@ def _stt_failover(
     if len(engines) == 1:
         return cloud
     return FailoverSpeechToText(engines, hedge_after_s=settings.stt_hedge_after_s or settings.stt_timeout_s)
+
+
+def realtime_stt_offered(settings: Settings) -> bool:
+    """``STT_MODE=auto``: OpenAI itself has the Realtime API; most OpenAI-compatible servers do not."""
+    if settings.stt_mode != "auto":
+        return settings.stt_mode == "realtime"
+    host = urlparse(settings.openai_base_url).hostname if settings.openai_base_url else "api.openai.com"
+    return host == "api.openai.com"
+
+
+def _pick_streaming_stt(
+    settings: Settings, p: Providers, client: Rotation[AsyncOpenAI] | None, profile: BusinessProfile
+) -> None:
+    if p.stt is None:
+        return
+    # The cloud engine (possibly behind its failover chain, which then serves as the batch fallback).
+    cloud = settings.stt_provider in ("auto", "openai") and client is not None
+    if cloud and client is not None and realtime_stt_offered(settings):
+        p.streaming_stt = RealtimeSTT(
+            client,
+            fallback=p.stt,
+            model=settings.openai_stt_model,
+            prompt=profile.stt_prompt(),
+            budget_s=settings.stt_timeout_s,
+            final_budget_s=settings.stt_realtime_final_ms / 1000,
+            batch_reserve_s=min(1.0, settings.stt_timeout_s / 3),
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            append_ms=settings.stt_realtime_append_ms,
+        )
+        return
+    p.streaming_stt = BufferedSTT(p.stt)
 
 
 def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:

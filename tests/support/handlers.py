@@ -79,12 +79,14 @@ class RecordingFactory:
     greeting_ms: int = 300
     reply_ms: int = 500
     handlers: list[RecordingHandler] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __call__(self, transport: CallTransport, control: CallControl, start: StreamStart) -> StreamHandler:
         handler = RecordingHandler(
             transport, control, start, greeting_ms=self.greeting_ms, reply_ms=self.reply_ms
         )
         self.handlers.append(handler)
+        self.arrived.set()
         return handler
 
     async def for_call(self, call_sid: str, timeout_s: float = 5.0) -> RecordingHandler:
@@ -94,4 +96,5 @@ class RecordingFactory:
                 for handler in self.handlers:
                     if handler.start.call_sid == call_sid:
                         return handler
-                await asyncio.sleep(0.005)
+                self.arrived.clear()
+                await self.arrived.wait()

@@ -1,0 +1,226 @@
+"""The bot's current piece of work: one job at a time, each with a generation, none ever left silent.
+
+A job is the greeting, a caller's turn or a fixed line. Starting one supersedes the last (its progress
+triggers become stale in the machine); a barge-in cancels it and keeps only the words the caller heard.
+Whatever a job raises (a bug in a tool, an adapter, the voice) is caught here: the caller hears the German
+fallback sentence and the call goes back to listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol
+
+import structlog
+
+from dialogue.conversation import Conversation
+from dialogue.events import CallError, CallEvent, ProtocolEvent, TranscriptEvent, TurnLatency
+from dialogue.latency import TurnClock
+from dialogue.lines import ScriptedLines
+from dialogue.machine import TALKING, CallMachine, Trigger, Work
+from dialogue.tasks import CallTasks
+from dialogue.tools import Outcome
+from dialogue.turn import Job, Turn, TurnRunner, speculative_transcript
+from dialogue.voice import BotVoice
+from media.speech import SpeechToText, Transcript, Utterance
+
+JobWork = Callable[[Job], Coroutine[Any, Any, None]]
+"""What a job does, given its record."""
+
+
+class JobHost(Protocol):
+    call_sid: str
+    machine: CallMachine
+
+    def emit(self, event: CallEvent) -> None: ...
+
+    def announce(self, job: Job) -> Callable[[], None]: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def failures(self) -> int: ...
+
+
+class Jobs:
+    def __init__(
+        self,
+        host: JobHost,
+        *,
+        tasks: CallTasks,
+        voice: BotVoice,
+        lines: ScriptedLines,
+        runner: TurnRunner,
+        conversation: Conversation,
+        stt: SpeechToText,
+        speculative_stt: bool,
+    ) -> None:
+        self._host = host
+        self._tasks = tasks
+        self._voice = voice
+        self._lines = lines
+        self._runner = runner
+        self._conversation = conversation
+        self._stt = stt
+        self._speculative = speculative_stt
+        self.job: Job | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._prefetch: tuple[bytes, asyncio.Task[Transcript | Exception]] | None = None
+        self.turns = 0
+        self.reprompts = 0
+        self._log = structlog.get_logger()
+
+    # --- starting and stopping -----------------------------------------------------------------------
+    def begin(self, work: JobWork, name: str) -> Job:
+        return self._start(Job(self._host.machine.next_generation(), name), work)
+
+    def _start(self, job: Job, work: JobWork) -> Job:
+        self.job = job
+        self._task = self._tasks.spawn(self._guarded(job, work), f"{job.name}-{job.gen}")
+        return job
+
+    def cancel(self) -> None:
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        self._task = None
+
+    # --- effects (synchronous) ---------------------------------------------------------------------------
+    def replace(self, data: Mapping[str, Any]) -> None:
+        self._voice.clear_if_playing()
+        self.cancel()
+        self.begin(data["run"], data["name"])
+
+    def start_turn(self, data: Mapping[str, Any]) -> None:
+        utterance: Utterance = data["utterance"]
+        prefetch, self._prefetch = self._prefetch, None
+        prefetched = None
+        if prefetch is not None and prefetch[0] == utterance.pcm16:
+            prefetched = prefetch[1]  # the caller stayed silent: the speculative transcript is this turn's
+        elif prefetch is not None:
+            prefetch[1].cancel()
+        self.turns += 1
+        self.reprompts = 0
+        turn = Turn(
+            self._host.machine.next_generation(),
+            f"turn-{self.turns}",
+            number=self.turns,
+            utterance=utterance,
+            clock=TurnClock(speech_end=data["speech_end"]),
+            prefetched=prefetched,
+        )
+        self._start(turn, self._turn)  # type: ignore[arg-type]
+
+    def restart_turn(self, data: Mapping[str, Any]) -> None:
+        """The caller went on after a pause the bot took for the end of the turn: one turn, transcribed
+        whole; the reply to the fragment is dropped and the fragment leaves the history."""
+        old = self.job
+        self._voice.clear_if_playing()
+        self.cancel()
+        pcm = data["utterance"].pcm16
+        if isinstance(old, Turn):
+            if old.user_message is not None:
+                self._conversation.rollback(old.user_message)
+            pcm = old.utterance.pcm16 + pcm
+            self.turns -= 1
+        self.start_turn({**data, "utterance": Utterance(pcm, data["utterance"].sample_rate)})
+
+    def interrupt(self, data: Mapping[str, Any]) -> None:
+        job = self.job
+        self._voice.clear()
+        self._host.emit(
+            ProtocolEvent(call_sid=self._host.call_sid, name="clear", detail=f"barge-in in {data['work']}")
+        )
+        self.cancel()
+        if job is not None and job.spoken and data["work"] in TALKING:
+            self._record_interrupted(job)
+
+    def start_prefetch(self, utterance: Utterance) -> None:
+        if not self._speculative:
+            return
+        if self._prefetch is not None:
+            self._prefetch[1].cancel()
+        task = self._tasks.spawn(speculative_transcript(self._stt, utterance), "prefetch-stt")
+        self._prefetch = (utterance.pcm16, task)
+
+    # --- running ---------------------------------------------------------------------------------------
+    async def _guarded(self, job: Job, work: JobWork) -> None:
+        try:
+            await work(job)
+        except Exception as exc:  # noqa: BLE001 - never silent: whatever failed, the caller hears why
+            self._log.error("job_failed", job=job.name, error=repr(exc))
+            self._host.emit(
+                CallError(call_sid=self._host.call_sid, stage="session", detail=f"{job.name}: {exc!r}")
+            )
+            if not self._host.ended:
+                await self._fallback(job)
+
+    async def _fallback(self, job: Job) -> None:
+        text = self._lines.lines.llm_fallback
+        try:
+            spoken = await self._voice.say(
+                text, tag="fb", key=job.key, on_first_audio=self._host.announce(job)
+            )
+            await self._voice.played(spoken)
+        except Exception as exc:  # noqa: BLE001 - not even the fallback: listen again rather than hang
+            self._log.error("fallback_failed", error=repr(exc))
+            self._host.machine.fire(Trigger.REPLY_FAILED, gen=job.gen)
+            return
+        self._voice.forget(job.key)
+        self._host.emit(TranscriptEvent(call_sid=self._host.call_sid, role="bot", text=text, turn=self.turns))
+        self._host.machine.fire(Trigger.PLAYBACK_DONE, gen=job.gen)
+
+    async def _turn(self, turn: Turn) -> None:
+        try:
+            await self._runner.run(turn)
+            for spoken, _text in turn.spoken:
+                await self._voice.played(spoken)
+            if turn.spoken:
+                turn.clock.mark("playback_done")
+                text = " ".join(text for _spoken, text in turn.spoken)
+                self._host.emit(
+                    TranscriptEvent(call_sid=self._host.call_sid, role="bot", text=text, turn=turn.number)
+                )
+                self._voice.forget(turn.key)
+        finally:
+            self._publish_latency(turn)
+        if turn.handover:
+            await self._lines.handover(turn, self._host.failures)
+        elif turn.outcome is Outcome.END_CALL:
+            await self._lines.goodbye(turn, "bot_ended")
+        elif turn.outcome is Outcome.TRANSFER:
+            await self._lines.transfer(turn)
+        elif turn.spoken:
+            self._host.machine.fire(Trigger.PLAYBACK_DONE, gen=turn.gen)
+        elif self._host.machine.work in (Work.THINKING, Work.TRANSCRIBING):
+            # Nothing was said (empty reply, or every voice failed): never leave the caller in silence.
+            await self._lines.say(turn, self._lines.lines.llm_fallback, "fb")
+
+    def _record_interrupted(self, job: Job) -> None:
+        hearing = self._voice.hearing(job.key)
+        heard, cut = hearing.heard, " ".join(filter(None, (hearing.cut, hearing.pending)))
+        if not self._conversation.replace_last_assistant(heard):
+            self._conversation.add_assistant(heard)
+        number = job.number if isinstance(job, Turn) else self.turns
+        self._host.emit(
+            TranscriptEvent(
+                call_sid=self._host.call_sid, role="bot", text=heard, cut=cut, turn=number, interrupted=True
+            )
+        )
+        self._log.info("bot_interrupted", heard_chars=len(heard), cut_chars=len(cut))
+
+    def _publish_latency(self, turn: Turn) -> None:
+        clock = turn.clock
+        self._host.emit(
+            TurnLatency(
+                call_sid=self._host.call_sid,
+                turn=turn.number,
+                transcript_ms=clock.ms("transcript"),
+                llm_first_token_ms=clock.ms("llm_first_token"),
+                first_sentence_ms=clock.ms("first_sentence"),
+                tts_first_byte_ms=clock.ms("tts_first_byte"),
+                first_audio_ms=clock.ms("first_audio"),
+                playback_done_ms=clock.ms("playback_done"),
+            )
+        )
