@@ -8,6 +8,7 @@ work done. Databases made before migrations existed (tables from ``create_all``,
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Final
 
@@ -48,6 +49,7 @@ def upgrade_sync(connection: Any) -> str:
 
 
 async def upgrade(engine: AsyncEngine) -> str:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing an operator needs
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})

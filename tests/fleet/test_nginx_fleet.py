@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,48 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from console.records import CallRecord
-from fakes.behaviour import FakeBehaviour
-from fakes.server import FakeEndpoints, run_fake_providers
+from fakes.server import FakeEndpoints
 from simulator.call import place_call
-from tests.console.conftest import PASSWORD, log_in_async
-from tests.support.audio import german_speech_ulaw
+from tests.console.conftest import log_in_async
+from tests.fleet.conftest import AUTH_TOKEN, ask_and_hear_answer, fleet_env
 from tests.support.processes import BotProcess
 from tests.support.servers import PostgresServer, RedisServer, create_database, free_port, nginx_proxy
 
 pytestmark = [pytest.mark.realtime, pytest.mark.timeout(180)]
-
-AUTH_TOKEN = "fleet-test-auth-token-90ab"
-QUESTION = german_speech_ulaw("Guten Tag, wann haben Sie heute geöffnet?")
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[FakeEndpoints]:
-    async with run_fake_providers(FakeBehaviour(), speech=False) as fake:
-        yield fake
-
-
-def fleet_env(
-    fake: FakeEndpoints, public_url: str, redis: str, database: str, data_dir: Path
-) -> dict[str, str]:
-    return {
-        "PUBLIC_URL": public_url,
-        "REDIS_URL": redis,
-        "DATABASE_URL": database,
-        "DATA_DIR": str(data_dir),
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "CONSOLE_PASSWORD": PASSWORD,
-        "SECRET_KEY": "fleet-shared-secret-key-0123456789",
-        "OPENAI_API_KEY": "sk-test-key",
-        "OPENAI_BASE_URL": fake.openai_base_url,
-        "ELEVENLABS_API_KEY": "el-test-key",
-        "ELEVENLABS_BASE_URL": fake.elevenlabs_base_url,
-        "STT_PROVIDER": "openai",
-        "LLM_PROVIDER": "openai",
-        "TTS_PROVIDER": "elevenlabs",
-        "PLAYOUT_LEAD_MS": "600000",
-        "REPROMPT_AFTER_S": "30",
-        "DRAIN_TIMEOUT_S": "60",
-    }
 
 
 async def sse_mentions(console: httpx.AsyncClient, needle: str) -> None:
@@ -71,16 +36,6 @@ async def sse_mentions(console: httpx.AsyncClient, needle: str) -> None:
         async for line in resp.aiter_lines():
             if needle in line:
                 return
-
-
-async def ask_and_hear_answer(call: object) -> None:
-    from simulator.twilio import TwilioSimulator
-
-    assert isinstance(call, TwilioSimulator)
-    utt = await call.send_utterance(QUESTION)
-    await call.send_silence(800)
-    await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=15)
-    await call.play_out()
 
 
 async def test_a_call_across_two_instances_behind_nginx(
