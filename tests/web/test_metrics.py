@@ -7,10 +7,13 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from dialogue.events import CallError, StateChanged
 from dialogue.machine import CallState
+from dialogue.table import BARGE_IN_VIEW, Trigger
 from simulator.call import place_call
 from tests.support.audio import german_speech_ulaw
 from tests.support.bot import PUBLIC_URL, running_bot
+from web.metrics import Metrics, MetricsSink
 
 QUESTION = german_speech_ulaw("Guten Tag, wann haben Sie heute geöffnet?")
 TOKEN = "scrape-token-7c1d"
@@ -61,3 +64,28 @@ async def test_metrics_need_a_login_or_the_token_and_count_a_real_call(tmp_path:
     )
     assert ("voicebot_event_loop_lag_seconds_count", ()) in after
     assert TOKEN not in resp.text
+
+
+def test_barge_ins_false_barge_ins_and_failures_are_counted_from_the_sessions_events() -> None:
+    # The names come from the dialogue's own table, so a renamed state or trigger breaks this test.
+    metrics = Metrics()
+    sink = MetricsSink(metrics)
+    sink.publish(
+        StateChanged(call_sid="CA1", source="speaking", dest=BARGE_IN_VIEW, trigger="speech_started")
+    )
+    sink.publish(
+        StateChanged(
+            call_sid="CA1", source=BARGE_IN_VIEW, dest="speaking", trigger=str(Trigger.SPEECH_DISCARDED)
+        )
+    )
+    sink.publish(
+        StateChanged(call_sid="CA1", source="speaking", dest=BARGE_IN_VIEW, trigger="speech_started")
+    )
+    sink.publish(CallError(call_sid="CA1", stage="tts", detail="no answer within the tts budget"))
+    sink.publish(CallError(call_sid="CA1", stage="stt", detail="HTTP 500"))
+    found = samples(metrics.render().decode())
+    assert found[("voicebot_barge_ins_total", ())] == 2
+    assert found[("voicebot_false_barge_ins_total", ())] == 1
+    assert found[("voicebot_fallbacks_total", (("stage", "tts"),))] == 1
+    assert found[("voicebot_provider_errors_total", (("kind", "timeout"), ("stage", "tts")))] == 1
+    assert found[("voicebot_provider_errors_total", (("kind", "error"), ("stage", "stt")))] == 1
