@@ -34,6 +34,18 @@ ALIVE_TTL_S = 3 * HEARTBEAT_S
 """An instance that has not beaten for this long is dead (``kill -9``, lost machine): its calls are lost."""
 
 
+def _state_errors() -> tuple[type[Exception], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:
+        return (OSError, TimeoutError)
+    return (OSError, TimeoutError, RedisError)
+
+
+STATE_ERRORS = _state_errors()
+"""What an unreachable Redis raises: callers answer politely instead of failing the request."""
+
+
 def new_instance_id() -> str:
     """Host name first: a recording is a file on that machine, so the record must name the machine."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
@@ -240,6 +252,7 @@ class RedisFleet:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self._beat_once()
+                await self._forget_dead()  # an instance killed meanwhile stops holding capacity
             except Exception:  # Redis away for a moment: calls go on, the next beat retries
                 log.warning("fleet_heartbeat_failed", exc_info=True)
 

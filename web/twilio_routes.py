@@ -20,6 +20,7 @@ from dialogue.events import ProtocolEvent
 from web.calls import TwilioEdge
 from web.context import AppContext
 from web.drain import draining
+from web.fleet import STATE_ERRORS
 from web.logging import mask_phone
 from web.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from web.stt_prewarm import SttPrewarm
@@ -118,11 +119,14 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _signed_form(request, edge, VOICE_PATH)
     call_sid = form.get("CallSid", "")
     caller, called = form.get("From", ""), form.get("To", "")
-    reasons = await refusal_reasons(ctx, edge, call_sid)
+    try:
+        reasons = await refusal_reasons(ctx, edge, call_sid)
+        token = "" if reasons else await edge.fleet.issue_token(call_sid)
+    except STATE_ERRORS as exc:  # shared state (Redis) unreachable: an apology, not Twilio's English error
+        reasons = [f"shared state unavailable: {type(exc).__name__}"]
     if reasons:
         log.warning("call_refused", call_sid=call_sid, caller=mask_phone(caller), reasons=reasons)
         return apology_twiml()
-    token = await edge.fleet.issue_token(call_sid)
     prewarm = SttPrewarm.of(ctx)
     if prewarm is not None:
         prewarm.ring(call_sid)  # the transcription socket connects while the phone rings

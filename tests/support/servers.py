@@ -48,6 +48,12 @@ def _wait_until(check: list[str], what: str, proc: subprocess.Popen[bytes]) -> N
 class RedisServer:
     url: str
     port: int
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -73,10 +79,11 @@ def redis_server() -> Iterator[RedisServer]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_until(["redis-cli", "-p", str(port), "ping"], "redis-server", proc)
-        yield RedisServer(f"redis://127.0.0.1:{port}/0", port)
+        yield RedisServer(f"redis://127.0.0.1:{port}/0", port, proc)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
         shutil.rmtree(data, ignore_errors=True)
 
 

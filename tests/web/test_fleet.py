@@ -16,7 +16,7 @@ from console.hub import EventHub
 from simulator.call import TwiML, local_ws_url, post_webhook
 from simulator.twilio import TwilioSimulator
 from tests.support.bot import PUBLIC_URL, running_bot
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisServer, redis_server
 from web.calls import TwilioEdge
 from web.console_routes import Console
 from web.fleet import FleetCall, RedisFleet
@@ -163,3 +163,14 @@ async def test_a_call_held_by_another_instance_counts_against_the_limit(
             form = {"CallSid": "CAx", "From": "+4917612345678", "To": "+4930123456"}
             resp = await client.post(bot.base_url + "/voice", data=form)
         assert APOLOGY.split(".")[0] in resp.text
+
+
+async def test_with_redis_gone_a_new_call_hears_the_apology_not_an_error(tmp_path: Path) -> None:
+    with redis_server() as own:  # its own server, so stopping it leaves the session's alone
+        async with running_bot(tmp_path, redis_url=own.url) as bot:
+            own.stop()
+            async with httpx.AsyncClient() as client:
+                form = {"CallSid": "CAx", "From": "+4917612345678", "To": "+4930123456"}
+                resp = await client.post(bot.base_url + "/voice", data=form)
+            assert resp.status_code == 200
+            assert APOLOGY.split(".")[0] in resp.text
