@@ -9,6 +9,7 @@ from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from console.auth import Access
+from web.calls import TwilioEdge
 from web.console_routes import console_access
 from web.context import AppContext
 from web.drain import draining
@@ -38,6 +39,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
         "notes": list(ctx.providers.missing),
         "signatures": "enabled" if ctx.settings.signatures_enabled else "disabled",
         "public_url": ctx.settings.public_url or None,
+        "instance": TwilioEdge.of(ctx).fleet.instance,
+        "draining": draining(ctx),
     }
     if reasons:
         body["reasons"] = reasons
