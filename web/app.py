@@ -22,6 +22,7 @@ from web.metrics import install_metrics
 from web.providers import Providers, build_providers
 from web.sessions import real_session_factory
 from web.settings import Settings
+from web.tracing import install_tracing
 
 log = structlog.get_logger()
 
@@ -46,6 +47,7 @@ def create_app(
     ctx.extras[Drain.EXTRAS_KEY] = Drain(settings.drain_timeout_s, edge.registry.handlers)
     console = console_wiring(ctx)
     meter = install_metrics(ctx)
+    tracing = install_tracing(ctx, edge.fleet.instance)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -66,6 +68,8 @@ def create_app(
             warming.cancel()
             await asyncio.gather(warming, return_exceptions=True)
             await meter.stop()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # flushes the last spans
             await ctx.providers.aclose()
             await edge.aclose()
             log.info("bot_stopped")

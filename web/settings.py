@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     """On SIGTERM running calls may finish for this long; the rest then hear a goodbye."""
     metrics_token: SecretStr = SecretStr("")
     """Bearer token a Prometheus scraper presents at /metrics; empty: only a console login may read it."""
+    otel_exporter_otlp_endpoint: str = ""
+    """OTLP/HTTP collector for traces per call and turn (``pip install 'voicebot[otel]'``); empty: none."""
 
     # --- derived ---------------------------------------------------------------------------------------
     @property
