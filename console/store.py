@@ -31,7 +31,7 @@ from dialogue.events import CallEnded, CallEvent, CallStarted, TranscriptEvent, 
 QUEUE_LIMIT: Final = 20_000
 BATCH_LIMIT: Final = 500
 LINGER_S: Final = 0.5
-_LOGGED_KINDS: Final = frozenset({"state_changed", "latency", "speech", "protocol", "error"})
+_LOGGED_KINDS: Final = frozenset({"state_changed", "latency", "speech", "protocol", "turn_decision", "error"})
 
 log = structlog.get_logger()
 

@@ -22,6 +22,7 @@ from dialogue.events import (
     SpeechActivity,
     StateChanged,
     TranscriptEvent,
+    TurnDecision,
     TurnLatency,
 )
 
@@ -115,6 +116,13 @@ class ProtocolRow:
     error: bool = False
 
 
+def _turn_decision(event: TurnDecision) -> tuple[str, str]:
+    """A row of the protocol log: the end-of-turn judge's verdict on a pause, or why the turn ended."""
+    if event.ended:
+        return "turn ended", f"after {event.waited_ms} ms of silence ({event.reason})"
+    return f"pause: {event.verdict}", f"{event.reason}; wait up to {event.hold_ms} ms"
+
+
 @dataclass(slots=True)
 class CallView:
     call_sid: str
@@ -175,6 +183,8 @@ class CallView:
             self._speech(event)
         elif isinstance(event, ProtocolEvent):
             self.protocol.append(ProtocolRow(event.at, event.name, event.detail))
+        elif isinstance(event, TurnDecision):
+            self.protocol.append(ProtocolRow(event.at, *_turn_decision(event)))
         elif isinstance(event, CallError):
             self.errors += 1
             self.protocol.append(ProtocolRow(event.at, f"error: {event.stage}", event.detail, error=True))

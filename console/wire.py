@@ -16,6 +16,7 @@ from dialogue.events import (
     SpeechActivity,
     StateChanged,
     TranscriptEvent,
+    TurnDecision,
     TurnLatency,
 )
 
@@ -27,6 +28,7 @@ _EVENT_TYPES: Final = (
     ProtocolEvent,
     SpeechActivity,
     TurnLatency,
+    TurnDecision,
     CallError,
     CallEnded,
 )

@@ -10,6 +10,7 @@ from dialogue.llm import LanguageModel
 from dialogue.phrases import PhraseCatalogue
 from dialogue.tools import ToolRegistry
 from media.speech import SpeechToText, TextToSpeech
+from media.streaming_stt import StreamingTranscriber
 from media.turns import TurnConfig
 
 
@@ -42,6 +43,8 @@ class CallDeps:
     cached_audio: Callable[[str], bytes | None] = lambda _text: None
     backup_tts: TextToSpeech | None = None
     tools: ToolRegistry = field(default_factory=ToolRegistry)
+    open_transcriber: Callable[[str], StreamingTranscriber] | None = None
+    """A streaming engine's transcriber for a call (by CallSid); None: the batch upload of ``stt``."""
 
 
 class Recorder(Protocol):

@@ -72,6 +72,24 @@ class ProtocolEvent(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TurnDecision(CallEvent):
+    """Why the bot waits through a pause, or why it took the turn as over: every end-of-turn decision.
+
+    ``ended`` False: the judge's verdict on a pause, which sets how long that pause may last (``hold_ms``).
+    ``ended`` True: the turn ended after ``waited_ms`` of silence (stream time); ``verdict`` is "silence"
+    when no verdict had arrived and the silence fallback decided.
+    """
+
+    kind: str = "turn_decision"
+    ended: bool = False
+    verdict: str = ""
+    """complete, unsure, incomplete, or silence."""
+    reason: str = ""
+    hold_ms: int = 0
+    waited_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechActivity(CallEvent):
     kind: str = "speech"
     speaking: bool = False

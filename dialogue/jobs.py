@@ -19,6 +19,7 @@ from dialogue.events import CallError, CallEvent, ProtocolEvent, TranscriptEvent
 from dialogue.latency import TurnClock
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Trigger, Work
+from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.tools import Outcome
 from dialogue.turn import Job, Turn, TurnRunner, speculative_transcript
@@ -56,6 +57,7 @@ class Jobs:
         conversation: Conversation,
         stt: SpeechToText,
         speculative_stt: bool,
+        stream: StreamedTurns | None = None,
     ) -> None:
         self._host = host
         self._tasks = tasks
@@ -65,6 +67,7 @@ class Jobs:
         self._conversation = conversation
         self._stt = stt
         self._speculative = speculative_stt
+        self._stream = stream
         self.job: Job | None = None
         self._task: asyncio.Task[None] | None = None
         self._prefetch: tuple[bytes, asyncio.Task[Transcript | Exception]] | None = None
@@ -92,11 +95,16 @@ class Jobs:
         self.cancel()
         self.begin(data["run"], data["name"])
 
-    def start_turn(self, data: Mapping[str, Any]) -> None:
+    def start_turn(self, data: Mapping[str, Any], *, carry: bool = False) -> None:
         utterance: Utterance = data["utterance"]
         prefetch, self._prefetch = self._prefetch, None
         prefetched = None
-        if prefetch is not None and prefetch[0] == utterance.pcm16:
+        same = prefetch is not None and prefetch[0] == utterance.pcm16
+        if self._stream is not None:
+            if prefetch is not None:
+                prefetch[1].cancel()  # the turn's own join covers the same committed parts
+            prefetched = self._stream.end_turn(after_pause=same, carry=carry)
+        elif prefetch is not None and same:
             prefetched = prefetch[1]  # the caller stayed silent: the speculative transcript is this turn's
         elif prefetch is not None:
             prefetch[1].cancel()
@@ -119,12 +127,13 @@ class Jobs:
         self._voice.clear_if_playing()
         self.cancel()
         pcm = data["utterance"].pcm16
+        carry = isinstance(old, Turn)
         if isinstance(old, Turn):
             if old.user_message is not None:
                 self._conversation.rollback(old.user_message)
             pcm = old.utterance.pcm16 + pcm
             self.turns -= 1
-        self.start_turn({**data, "utterance": Utterance(pcm, data["utterance"].sample_rate)})
+        self.start_turn({**data, "utterance": Utterance(pcm, data["utterance"].sample_rate)}, carry=carry)
 
     def interrupt(self, data: Mapping[str, Any]) -> None:
         job = self.job
@@ -136,13 +145,18 @@ class Jobs:
         if job is not None and job.spoken and data["work"] in TALKING:
             self._record_interrupted(job)
 
-    def start_prefetch(self, utterance: Utterance) -> None:
+    def start_prefetch(self, utterance: Utterance) -> asyncio.Task[Transcript | Exception] | None:
+        """Transcribes the words so far at a pause; the turn uses it if the caller stays silent."""
         if not self._speculative:
-            return
+            return None
         if self._prefetch is not None:
             self._prefetch[1].cancel()
-        task = self._tasks.spawn(speculative_transcript(self._stt, utterance), "prefetch-stt")
+        if self._stream is not None:
+            task = self._stream.pause()
+        else:
+            task = self._tasks.spawn(speculative_transcript(self._stt, utterance), "prefetch-stt")
         self._prefetch = (utterance.pcm16, task)
+        return task
 
     # --- running ---------------------------------------------------------------------------------------
     async def _guarded(self, job: Job, work: JobWork) -> None:

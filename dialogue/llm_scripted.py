@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from difflib import SequenceMatcher
 from typing import Final
 
 from dialogue.llm import Message, ReplyPart, TextDelta, ToolCall, ToolSpec
@@ -52,13 +53,18 @@ class ScriptedLanguageModel:
         for piece in _pieces(self.answer(said)):
             yield TextDelta(piece)
 
+    @staticmethod
+    def normalise(text: str) -> str:
+        return _normalise(text)
+
     def answer(self, said: str) -> str:
         """The reply text for an already normalised utterance."""
         if not said:
             return "Entschuldigung, ich habe nichts verstanden. Was kann ich für Sie tun?"
-        best, best_score = None, 0
+        best, best_score = None, 0.0
+        heard = said.split()
         for faq in self.profile.faqs:
-            score = sum(len(k) for k in faq.keywords if _normalise(k) in said)
+            score = sum(keyword_score(_normalise(k), heard) for k in faq.keywords)
             if score > best_score:
                 best, best_score = faq, score
         if best is not None:
@@ -75,6 +81,35 @@ class ScriptedLanguageModel:
             f"Dazu kann ich Ihnen leider nichts sagen. Ich helfe Ihnen gern bei Fragen zu {listed}, "
             "oder ich verbinde Sie mit einem Mitarbeiter."
         )
+
+
+FUZZY_MIN_LENGTH: Final = 5
+"""Keywords shorter than this must be heard exactly: "rate" and "offen" have too many near neighbours."""
+
+FUZZY_MIN_RATIO: Final = 0.8
+"""Similarity at which a misheard word still counts ("Zählerstand" heard as "Zähle standen")."""
+
+
+def keyword_score(keyword: str, heard: Sequence[str]) -> float:
+    """How strongly the words ``heard`` contain ``keyword`` (its length if exact, less if misheard, else 0).
+
+    Local speech recognition on a phone line mishears single letters and splits or joins compounds, so a
+    keyword also counts when it begins a heard word ("öffnungszeiten"), or when a run of as many heard
+    words as it has (joined without spaces) is nearly the same string.
+    """
+    size = len(keyword.split())
+    best = 0.0
+    for i in range(len(heard) - size + 1):
+        window = " ".join(heard[i : i + size])
+        if window.startswith(keyword) or (len(keyword) >= FUZZY_MIN_LENGTH and keyword in window):
+            return float(len(keyword))
+        if len(keyword) < FUZZY_MIN_LENGTH:
+            continue
+        for candidate in (window, window.replace(" ", ""), "".join(heard[i : i + size + 1])):
+            ratio = SequenceMatcher(None, keyword.replace(" ", ""), candidate[: len(keyword) + 2]).ratio()
+            if ratio >= FUZZY_MIN_RATIO:
+                best = max(best, len(keyword) * ratio)
+    return best
 
 
 def _normalise(text: str) -> str:

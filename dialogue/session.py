@@ -30,13 +30,16 @@ from dialogue.events import (
 from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
+from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.timers import CallTimers
 from dialogue.turn import Job, TurnRunner
+from dialogue.turn_end import PauseJudge
 from dialogue.voice import FEED_FAILURES_BEFORE_HANGUP, BotVoice
 from media.errors import ProviderError
 from media.privacy import mask_phone
 from media.transport import CallControl, CallTransport, StreamStart
+from media.turn_events import TurnEvent
 from media.turns import BargeIn, SpeechDiscarded, SpeechEnded, SpeechPaused, SpeechStarted, TurnDetector
 
 T = Trigger
@@ -95,6 +98,7 @@ class CallSession:
             fallback_llm=deps.lines.llm_fallback,
         )
         self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
+        self.stream = StreamedTurns.for_call(deps.open_transcriber, self.call_sid, config.turn, self._spawn)
         self.jobs = Jobs(
             self,
             tasks=self._tasks,
@@ -104,8 +108,12 @@ class CallSession:
             conversation=self.conversation,
             stt=deps.stt,
             speculative_stt=config.speculative_stt,
+            stream=self.stream,
         )
         self.timers = CallTimers(self, config=config, jobs=self.jobs, lines=self.lines, spawn=self._spawn)
+        self.pauses = PauseJudge(
+            self.call_sid, self.detector, emit=self.emit, on_events=self._on_turn_events, alive=self._alive
+        )
         self.closing = False
         self._failures = 0
         self._ended = False
@@ -125,6 +133,8 @@ class CallSession:
         self._log.info("call_started", transport=start.transport)
         self.detector.bot_speaking = True  # the greeting starts now
         self._spawn(self.voice.feed(self._feed_failed), "playout")
+        if self.stream is not None:
+            self._spawn(self.stream.start(), "stt-start")
         self.timers.start()
         self.jobs.begin(self.lines.greet, "greeting")
 
@@ -133,8 +143,9 @@ class CallSession:
             return
         if self._recorder is not None:
             self._recorder.caller(ulaw)
-        for event in self.detector.push(ulaw):
-            self._on_turn_event(event)
+        if self.stream is not None:
+            self.stream.feed(ulaw)
+        self._on_turn_events(self.detector.push(ulaw))
 
     async def on_dtmf(self, digit: str) -> None:
         self.emit(ProtocolEvent(call_sid=self.call_sid, name="dtmf", detail=digit))
@@ -252,7 +263,9 @@ class CallSession:
         self.timers.disarm_reprompt()
 
     def prefetch(self, data: Mapping[str, Any]) -> None:
-        self.jobs.start_prefetch(data["utterance"])
+        task = self.jobs.start_prefetch(data["utterance"])
+        if task is not None:
+            self.pauses.watch(task, data["speech_end_ms"])
 
     def start_turn(self, data: Mapping[str, Any]) -> None:
         self.jobs.start_turn(data)
@@ -286,8 +299,20 @@ class CallSession:
         if self.voice.feed_failures >= FEED_FAILURES_BEFORE_HANGUP and not self._ended:
             self._spawn(self.hangup("transport_failed"), "hangup")
 
-    def _on_turn_event(self, event: object) -> None:
+    def _alive(self) -> bool:
+        return not self._ended
+
+    def _on_turn_events(self, events: list[TurnEvent]) -> None:
+        """Events of the detector, from a frame (``push``) or from a pause's verdict (``judge_pause``)."""
+        for event in events:
+            if self._ended:
+                return
+            self._on_turn_event(event)
+
+    def _on_turn_event(self, event: TurnEvent) -> None:
         trigger = _DETECTOR_TRIGGERS[type(event)]
+        if self.stream is not None:
+            self.stream.on_event(event)
         if isinstance(event, SpeechStarted | SpeechDiscarded | SpeechEnded):
             self.emit(SpeechActivity(call_sid=self.call_sid, speaking=isinstance(event, SpeechStarted)))
         if isinstance(event, BargeIn):
@@ -295,13 +320,20 @@ class CallSession:
         data: dict[str, Any] = {}
         if isinstance(event, SpeechEnded | SpeechPaused):
             data["utterance"] = event.utterance
+            data["speech_end_ms"] = event.speech_end_ms
             data["speech_end"] = time.monotonic() - (event.at_ms - event.speech_end_ms) / 1000
+        if isinstance(event, SpeechEnded):
+            self.pauses.ended(event)
         self.fire(trigger, **data)
+        if isinstance(event, SpeechEnded) and self.stream is not None:
+            self.stream.segment_over()
 
     async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
         if cancelled:
             await asyncio.gather(*cancelled, return_exceptions=True)
         self.voice.close()
+        if self.stream is not None:
+            await self.stream.close()
         duration = time.monotonic() - self._started
         self._log.info(
             "call_ended",

@@ -1,26 +1,45 @@
 """Local speech-to-text with faster-whisper (CTranslate2), for installations without an OpenAI key.
 
-faster-whisper is an optional extra (``pip install 'voicebot[local-stt]'``): it pulls in CTranslate2 and
-onnxruntime, which a cloud deployment does not need. ``model`` is a size name ("tiny", "base", "small"),
-which faster-whisper downloads on first use where the network allows, or the path of a converted model
-directory. Inference is CPU-bound and runs in one worker thread; the model loads on first use (or in
-``warm()``), never at construction, so ``voicebot check`` stays instant.
+``model`` is a size name ("tiny", "base", "small"), which faster-whisper downloads on first use where the
+network allows, or the path of a converted model directory (the packaged Whisper base is one). Inference is
+CPU-bound: it runs on one dedicated worker thread, because two inferences in parallel on a two-core machine
+only make both late. The model loads in ``start_loading()`` (called while the server starts, so ``/ready``
+can say "loading" until it is there), never at construction, so ``voicebot check`` stays instant.
+
+The adapter owns its time budget: ``transcribe`` raises ``ProviderError`` within ``timeout_s``. A thread
+cannot be killed, so an inference that outlives its budget keeps the worker until it ends; it is counted
+(``overruns``), logged when it finally finishes, and its segments stop being decoded. Later requests queue
+behind it on the same single thread, and at most ``max_queued`` wait at once: beyond that the adapter
+refuses at once instead of stacking work nobody will wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Final
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Final, Literal
 
 import numpy as np
 import soxr
+import structlog
 
 from media.errors import ProviderError
 from media.speech import Transcript, Utterance
 
 MODEL_RATE: Final = 16000
 """Whisper models take 16 kHz mono float audio."""
+
+TRIM_FLOOR: Final = 0.01
+"""Absolute sample level (about -40 dBFS) below which leading and trailing audio is line noise."""
+
+TRIM_KEEP_S: Final = 0.1
+"""Kept around the speech after trimming, so soft first and last sounds survive."""
+
+log = structlog.get_logger()
+
+LoadState = Literal["idle", "loading", "ready", "failed"]
 
 
 class LocalSpeechToText:
@@ -33,6 +52,7 @@ class LocalSpeechToText:
         timeout_s: float = 8.0,
         cpu_threads: int = 2,
         compute_type: str = "int8",
+        max_queued: int = 2,
     ) -> None:
         self.model = model
         self.language = language
@@ -40,56 +60,99 @@ class LocalSpeechToText:
         self.timeout_s = timeout_s
         self.cpu_threads = cpu_threads
         self.compute_type = compute_type
+        self.max_queued = max_queued
         self.name = f"faster-whisper:{model.rsplit('/', 1)[-1]}"
+        self.state: LoadState = "idle"
+        self.load_error = ""
+        self.overruns = 0
+        """Inferences that were still running when their caller's budget ran out."""
         self._whisper: Any = None
         self._load_lock = threading.Lock()
-        self._gate = asyncio.Semaphore(1)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-stt")
+        self._queued = 0
+        self._queued_lock = threading.Lock()  # counted on the event loop, discounted on the worker
+        self._loading: Future[Any] | None = None
+
+    def start_loading(self) -> None:
+        """Loads the model on the worker thread in the background; ``state`` tells how far it got."""
+        if self._loading is None and self._whisper is None:
+            self.state = "loading"
+            self._loading = self._worker.submit(self._load)
 
     async def warm(self) -> None:
         """Loads the model now, so the first caller does not wait for it."""
-        await asyncio.to_thread(self._load)
+        self.start_loading()
+        if self._loading is not None:
+            await asyncio.wrap_future(self._loading)
+
+    async def aclose(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def transcribe(self, utterance: Utterance) -> Transcript:
         if utterance.duration_s < 0.1:
             return Transcript(text="", language=self.language)
-        # One inference at a time: two in parallel on two cores only make both late. A timed-out
-        # inference keeps its thread until it finishes; the gate keeps later ones from piling up behind it.
+        with self._queued_lock:
+            if self._queued >= self.max_queued:
+                raise ProviderError(
+                    "stt", f"local model busy: {self._queued} transcriptions already waiting", retryable=False
+                )
+            self._queued += 1
+        abandoned = threading.Event()
+        job = _Job(utterance, abandoned, time.monotonic())
+        future = self._worker.submit(self._run, job)
+        future.add_done_callback(self._finished)
+        budget_s = self.timeout_s
         try:
-            async with asyncio.timeout(self.timeout_s):
-                async with self._gate:
-                    text = await asyncio.to_thread(self._run, utterance)
+            text = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), budget_s)
         except TimeoutError:
+            abandoned.set()
+            if not future.cancel():  # already running: it keeps the worker until it ends
+                self.overruns += 1
+                future.add_done_callback(lambda _f: _log_overrun(job, budget_s))
             raise ProviderError(
-                "stt", f"local model took longer than {self.timeout_s:.1f} s", retryable=True
+                "stt", f"local model took longer than {budget_s:g} s", retryable=False
             ) from None
+        except asyncio.CancelledError:
+            abandoned.set()
+            future.cancel()
+            raise
         return Transcript(text=text, language=self.language)
+
+    def _finished(self, _future: Future[str]) -> None:
+        with self._queued_lock:  # runs on the worker thread or, for a cancelled job, the cancelling one
+            self._queued -= 1
 
     def _load(self) -> Any:
         with self._load_lock:
             if self._whisper is None:
                 try:
-                    from faster_whisper import WhisperModel
-                except ImportError:
-                    raise ProviderError(
-                        "stt",
-                        "faster-whisper is not installed (pip install 'voicebot[local-stt]')",
-                        retryable=False,
-                    ) from None
-                try:
-                    self._whisper = WhisperModel(
-                        self.model, device="cpu", compute_type=self.compute_type, cpu_threads=self.cpu_threads
-                    )
-                except Exception as exc:
-                    raise ProviderError(
-                        "stt", f"cannot load model {self.model!r}: {exc}", retryable=False
-                    ) from exc
+                    self._whisper = self._construct()
+                except ProviderError as exc:
+                    self.state, self.load_error = "failed", exc.detail
+                    raise
+                self.state = "ready"
             return self._whisper
 
-    def _run(self, utterance: Utterance) -> str:
+    def _construct(self) -> Any:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise ProviderError("stt", "faster-whisper is not installed", retryable=False) from None
+        try:
+            return WhisperModel(
+                self.model, device="cpu", compute_type=self.compute_type, cpu_threads=self.cpu_threads
+            )
+        except Exception as exc:
+            raise ProviderError("stt", f"cannot load model {self.model!r}: {exc}", retryable=False) from exc
+
+    def _run(self, job: _Job) -> str:
         whisper = self._load()
-        samples = np.frombuffer(utterance.pcm16, dtype="<i2").astype(np.float32) / 32768.0
-        if utterance.sample_rate != MODEL_RATE:
-            samples = soxr.resample(samples, utterance.sample_rate, MODEL_RATE)
+        if job.abandoned.is_set():
+            return ""
+        samples = np.frombuffer(job.utterance.pcm16, dtype="<i2").astype(np.float32) / 32768.0
+        samples = speech_only(samples, job.utterance.sample_rate)
+        if job.utterance.sample_rate != MODEL_RATE:
+            samples = soxr.resample(samples, job.utterance.sample_rate, MODEL_RATE)
         try:
             segments, _info = whisper.transcribe(
                 samples,
@@ -104,6 +167,42 @@ class LocalSpeechToText:
                 without_timestamps=True,
                 vad_filter=False,
             )
-            return " ".join(segment.text.strip() for segment in segments).strip()
+            texts = []
+            for segment in segments:  # decoded lazily: stop as soon as nobody waits any more
+                if job.abandoned.is_set():
+                    break
+                texts.append(segment.text.strip())
+            return " ".join(texts).strip()
         except Exception as exc:
             raise ProviderError("stt", f"local transcription failed: {exc}", retryable=False) from exc
+
+
+class _Job:
+    __slots__ = ("abandoned", "started", "utterance")
+
+    def __init__(self, utterance: Utterance, abandoned: threading.Event, started: float) -> None:
+        self.utterance = utterance
+        self.abandoned = abandoned
+        self.started = started
+
+
+def _log_overrun(job: _Job, budget_s: float) -> None:
+    log.warning(
+        "local_stt_overrun",
+        budget_s=budget_s,
+        took_s=round(time.monotonic() - job.started, 2),
+        audio_s=round(job.utterance.duration_s, 2),
+    )
+
+
+def speech_only(samples: np.ndarray[Any, Any], rate: int) -> np.ndarray[Any, Any]:
+    """Cuts leading and trailing near-silence: the turn detector's pre-roll and end-of-turn pause.
+
+    Whisper tends to invent words in silence ("Untertitel im Auftrag des ZDF"), and every second removed is
+    decoding time saved.
+    """
+    loud = np.flatnonzero(np.abs(samples) > TRIM_FLOOR)
+    if not len(loud):
+        return samples
+    keep = int(TRIM_KEEP_S * rate)
+    return samples[max(0, int(loud[0]) - keep) : int(loud[-1]) + keep]

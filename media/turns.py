@@ -86,13 +86,14 @@ class TurnConfig:
     speech_confirm_ms: int = 100
     """Voiced frames in a row before ``SpeechStarted``: WebRTC VAD calls the first 80 ms of a fresh noise
     floor speech while its noise model settles."""
-    eager_eot_ms: int = 200
-    """Silence after which ``SpeechPaused`` offers the utterance for speculative transcription (0: never).
-    200 ms is past the short pauses inside a sentence (measured 120–240 ms, with VAD hangover), so few
-    requests are wasted, and leaves 300 ms of the end-of-turn wait to hide the STT round-trip in. With
-    end-of-turn verdicts (``judge_pause``) 100 ms is better: the verdict then comes 200 ms into the silence
-    with a 100 ms transcriber, and ``python -m bench.turn_taking`` measured a mean delay of 385 ms instead
-    of ~480 ms at the same 3.8 % cut-offs; it doubles speculative STT requests, so it waits for the wiring."""
+    eager_eot_ms: int = 100
+    """Silence after which ``SpeechPaused`` offers the utterance for transcription and the end-of-turn
+    judge (0: never). The session judges every pause (``judge_pause``), so the earlier the verdict, the
+    earlier a complete turn ends: with a 100 ms transcriber the verdict comes 200 ms into the silence, and
+    ``python -m bench.turn_taking`` measured a mean delay of 385 ms at 3.8 % cut-offs (eager 200: ~470 ms).
+    Eager 100 + STT up to 300 ms still lands before the 500 ms silence fallback. The price: short pauses
+    inside a sentence (measured 120–240 ms with VAD hangover) are transcribed too, roughly doubling the
+    speculative STT requests; one still in flight when the caller speaks on is simply not used."""
     end_of_turn_complete_ms: int = 200
     """Silence that ends a turn the end-of-turn judge called complete ("Nein, danke.", a question). It is
     reached before the judge's transcript arrives (``eager_eot_ms`` + STT), so the turn ends the moment
@@ -196,6 +197,11 @@ class TurnDetector:
         if self._verdict is None:
             return self.config.end_of_turn_silence_ms
         return self.config.silence_for(self._verdict.kind)
+
+    @property
+    def pause_verdict(self) -> Verdict | None:
+        """The verdict ``judge_pause`` applied to the current pause; None once the caller speaks on."""
+        return self._verdict
 
     def play_reference(self, ulaw: bytes) -> None:
         self.echo.add_reference(ulaw, self._count)

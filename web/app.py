@@ -61,6 +61,7 @@ def create_app(
             )
         await edge.fleet.start()
         await meter.start()
+        ctx.providers.start_loading()
         warming = asyncio.create_task(ctx.providers.warm_phrases(), name="warm_phrases")
         try:
             yield

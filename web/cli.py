@@ -67,6 +67,10 @@ def serve(env_file: Path, host: str | None, port: int | None, workers: int, reus
         click.echo(f"error: {exc.detail}", err=True)
         sys.exit(2)
     structlog.get_logger().info("listening", url=f"http://{settings.host}:{settings.port}")
+    if sys.stderr.isatty():
+        from web.banner import banner
+
+        click.echo(banner(settings, app.state.ctx.providers), err=True)
     _freeze_startup_objects()
     run_server(app, settings.host, settings.port, reuse_port=reuse_port)
 
@@ -184,6 +188,31 @@ class _Forgetful(list):  # type: ignore[type-arg]
         return
 
 
+@main.command()
+@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds allowed per check.")
+@click.pass_obj
+def doctor(env_file: Path, timeout: float) -> None:
+    """Check every configured provider with one real request; exit non-zero on any failure."""
+    from web.doctor import run_from_cli
+
+    sys.exit(run_from_cli(_settings_or_exit(env_file), timeout))
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Take over a number whose webhook points at another server.")
+@click.option("--no-serve", is_flag=True, help="The bot already runs behind PUBLIC_URL: only point and test.")
+@click.pass_obj
+def connect(env_file: Path, force: bool, no_serve: bool) -> None:
+    """Serve the bot, open a tunnel (or use PUBLIC_URL) and point the Twilio number at it."""
+    from web.connect_cli import run
+
+    settings = _settings_or_exit(env_file)
+    from web.logging import configure_logging
+
+    configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
+    sys.exit(run(settings, force, serve=not no_serve))
+
+
 def _simulate_command() -> click.Command:
     from simulator.cli import simulate
 
@@ -191,6 +220,15 @@ def _simulate_command() -> click.Command:
 
 
 main.add_command(_simulate_command(), "simulate")
+
+
+def _scenarios_command() -> click.Group:
+    from web.scenarios_cli import scenarios
+
+    return scenarios
+
+
+main.add_command(_scenarios_command(), "scenarios")
 
 
 def _show(key: str, value: object) -> str:
@@ -274,6 +312,7 @@ def _secrets(settings: Settings) -> list[str]:
         *_url_passwords(settings.database_url, settings.redis_url),
         settings.llm_fallback_api_key.get_secret_value(),
         settings.metrics_token.get_secret_value(),
+        settings.ngrok_authtoken.get_secret_value(),
     ]
 
 

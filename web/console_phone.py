@@ -22,7 +22,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.params import FromPath
-from litestar.status_codes import HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_503_SERVICE_UNAVAILABLE
 
 from media.transport import CallControl, CallTransport, StreamHandler, StreamStart
 from web.calls import TwilioEdge
@@ -65,6 +65,17 @@ def same_origin(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return urlsplit(origin).netloc == connection.headers.get("host", "")
 
 
+def cannot_take_calls(ctx: AppContext) -> str:
+    """Why no call can be held, and the one thing to do about it."""
+    missing = [role for role, name in ctx.providers.describe().items() if name == "missing"]
+    notes = "; ".join(ctx.providers.missing) or "no call session is wired"
+    roles = ", ".join(missing) or "a provider"
+    return (
+        f"The bot cannot take calls: no {roles}. {notes}. "
+        "Run `voicebot check` for the details, fix .env and restart `voicebot serve`."
+    )
+
+
 @post("/browser-call/{call_sid:str}/token", status_code=200)
 async def browser_call_token(
     request: Request[Any, Any, Any], console: NamedDependency[Console], call_sid: FromPath[str]
@@ -73,7 +84,11 @@ async def browser_call_token(
         raise PermissionDeniedException("cross-origin request")
     if not BROWSER_CALL_SID.match(call_sid):
         raise HTTPException(status_code=400, detail="not a browser call id")
-    edge = TwilioEdge.of(request.app.state.ctx)
+    ctx: AppContext = request.app.state.ctx
+    if ctx.session_factory is None:
+        # Said before the microphone opens, in words the person at the page can act on.
+        raise HTTPException(status_code=HTTP_503_SERVICE_UNAVAILABLE, detail=cannot_take_calls(ctx))
+    edge = TwilioEdge.of(ctx)
     if edge.registry.get(call_sid) is not None or console.hub.live.get(call_sid) is not None:
         raise HTTPException(status_code=HTTP_409_CONFLICT, detail="this call id was used: reload the page")
     return {"token": edge.tokens.issue(call_sid), "accountSid": "AC" + "0" * 32}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,7 +164,23 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
         raise ConfigError(
             "REDIS_URL is set but the redis client is missing: pip install 'voicebot[redis]'"
         ) from None
-    return RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    from web.fleet import STATE_ERRORS
+
+    class ForgivingRedisBackend(RedisChannelsPubSubBackend):
+        """Litestar's publish worker dies on the first failed publish, and then its shutdown waits for
+        the queue forever: with Redis away for a moment, an event the consoles miss is dropped instead."""
+
+        dropped = 0
+
+        async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+            try:
+                await super().publish(data, channels)
+            except STATE_ERRORS:
+                self.dropped += 1
+                if self.dropped % 1000 == 1:
+                    log.warning("console_event_not_published", dropped=self.dropped)
+
+    return ForgivingRedisBackend(redis=Redis.from_url(settings.redis_url))
 
 
 def console_wiring(ctx: AppContext) -> ConsoleWiring:

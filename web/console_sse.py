@@ -37,6 +37,7 @@ _SECTIONS_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
     "latency": ("summary", "latency"),
     "speech": ("speech",),
     "protocol": ("protocol",),
+    "turn_decision": ("protocol",),
     "error": ("protocol",),
     "call_ended": (*CALL_SECTIONS, "downloads"),
 }

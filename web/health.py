@@ -22,19 +22,24 @@ def health() -> dict[str, str]:
 
 @get("/ready")
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
-    """Anonymous callers learn only ready or not; the detail (engines, whether webhooks are signature-
-    checked) helps an attacker, so it needs a console login."""
+    """Anonymous callers learn only ready, loading or not ready (a load balancer waits out "loading"); the
+    detail (engines, whether webhooks are signature-checked) helps an attacker, so it needs a console
+    login."""
     ctx: AppContext = request.app.state.ctx
     providers = ctx.providers.describe()
     reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
+    reasons += ctx.providers.loading()
     if draining(ctx):  # a proxy stops sending new calls here; running ones finish
         reasons.append("draining")
-    status = HTTP_200_OK if not reasons else HTTP_503_SERVICE_UNAVAILABLE
+    status = "ready" if not reasons else "not_ready"
+    if reasons and all(r.startswith("stt loading") for r in reasons):
+        status = "loading"  # will become ready by itself: a load balancer should just wait
+    code = HTTP_200_OK if not reasons else HTTP_503_SERVICE_UNAVAILABLE
     if console_access(request) is not Access.ALLOWED:
-        return Response({"ready": not reasons}, status_code=status)
+        return Response({"ready": not reasons, "status": status}, status_code=code)
     body: dict[str, object] = {
         "ready": not reasons,
-        "status": "ready" if not reasons else "not_ready",
+        "status": status,
         "providers": providers,
         "notes": list(ctx.providers.missing),
         "signatures": "enabled" if ctx.settings.signatures_enabled else "disabled",
@@ -44,7 +49,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     }
     if reasons:
         body["reasons"] = reasons
-    return Response(body, status_code=status)
+    return Response(body, status_code=code)
 
 
 ROUTES = [health, ready]

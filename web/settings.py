@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_api_base_url: str = ""
     transfer_number: str = ""
+    twilio_phone_number: str = ""
+    """The number ``voicebot connect`` points at the bot; empty: the account's only number."""
+    ngrok_authtoken: SecretStr = SecretStr("")
+    """``voicebot connect`` opens an ngrok tunnel with it when PUBLIC_URL is empty."""
 
     # --- OpenAI (speech-to-text and language model) ---------------------------------------------------
     openai_api_key: SecretStr = SecretStr("")
@@ -73,10 +77,10 @@ class Settings(BaseSettings):
     min_utterance_ms: int = Field(250, ge=60, le=5000)
     max_utterance_ms: int = Field(30000, ge=1000, le=120000)
     barge_in_ms: int = Field(800, ge=60, le=3000)
-    eager_eot_ms: int = Field(200, ge=0, le=5000)
-    """Silence after which transcription starts speculatively (0: wait for the end of turn)."""
+    eager_eot_ms: int = Field(100, ge=0, le=5000)
+    """Silence after which the words so far are transcribed and judged (0: no verdicts, silence alone)."""
     end_of_turn_complete_ms: int = Field(200, ge=0, le=5000)
-    """Silence that ends a turn the end-of-turn judge calls complete (used once verdicts are wired)."""
+    """Silence that ends a turn the end-of-turn judge calls complete."""
     end_of_turn_unsure_ms: int = Field(700, ge=0, le=5000)
     """Silence for an unsure verdict: a dictation of unknown length, a possible verb particle."""
     end_of_turn_hold_ms: int = Field(1500, ge=0, le=10000)

@@ -16,7 +16,7 @@ from litestar.response import Response
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from twilio.twiml.voice_response import VoiceResponse
 
-from dialogue.events import ProtocolEvent
+from dialogue.events import CallEnded, CallStarted, ProtocolEvent
 from web.calls import TwilioEdge
 from web.context import AppContext
 from web.drain import draining
@@ -126,6 +126,9 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
         reasons = [f"shared state unavailable: {type(exc).__name__}"]
     if reasons:
         log.warning("call_refused", call_sid=call_sid, caller=mask_phone(caller), reasons=reasons)
+        if call_sid:  # the call list shows the refused call, ended, with the first reason
+            ctx.sink.publish(CallStarted(call_sid=call_sid, caller=mask_phone(caller), transport="twilio"))
+            ctx.sink.publish(CallEnded(call_sid=call_sid, reason=("refused: " + reasons[0])[:64]))
         return apology_twiml()
     prewarm = SttPrewarm.of(ctx)
     if prewarm is not None:

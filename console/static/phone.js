@@ -136,12 +136,16 @@ async function start() {
       credentials: "same-origin",
       headers: { "x-csrftoken": document.body.dataset.csrf },
     });
-    if (!response.ok) throw new Error(`token refused (${response.status})`);
+    if (!response.ok) {
+      // The server says why it cannot take the call (no speech-to-text, …) and what to do.
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.detail || `token refused (${response.status})`);
+    }
     const { token, accountSid } = await response.json();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}${root.dataset.wsPath}`);
     socket.onmessage = onMessage;
-    socket.onclose = () => finish("call ended");
+    socket.onclose = (event) => finish(event.reason ? `call ended: ${event.reason}` : "call ended");
     socket.onopen = () => {
       startedAt = performance.now();
       send({ event: "connected", protocol: "Call", version: "1.0.0" });
@@ -186,6 +190,12 @@ function finish(text) {
   if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
   if (audio) audio.close();
   setState("ended", text);
+  // A refused or ended call must never keep showing as live in the summary above.
+  const status = document.getElementById("call-status");
+  if (status && status.dataset.live !== "no") {
+    status.dataset.live = "no";
+    status.textContent = text.startsWith("could not start") ? "not started" : "ended";
+  }
 }
 
 startButton.addEventListener("click", start);

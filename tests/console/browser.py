@@ -63,6 +63,11 @@ def write_caller_wav(path: Path, text: str, *, lead_ms: int, tail_ms: int = 4000
     48 kHz 16-bit mono, the rate a real microphone delivers, so the page's own resampler is exercised.
     """
     ulaw = silence_ulaw(lead_ms) + german_speech_ulaw(text, level_db=-16.0) + silence_ulaw(tail_ms)
+    return write_microphone_wav(path, ulaw)
+
+
+def write_microphone_wav(path: Path, ulaw: bytes) -> Path:
+    """8 kHz μ-law as the 48 kHz 16-bit mono WAV Chromium's fake microphone plays."""
     narrow = ulaw_to_array(ulaw).astype(np.float64)
     t = np.arange(len(narrow) * 6) / 6.0
     wide = np.interp(t, np.arange(len(narrow)), narrow).astype("<i2")

@@ -5,7 +5,7 @@ import time
 from litestar.testing import TestClient
 
 from console.views import CallView
-from dialogue.events import CallEvent
+from dialogue.events import CallEvent, TurnDecision
 from media.recording import StereoRecorder, recording_path
 from tests.console.conftest import call_events, console_of
 
@@ -94,9 +94,13 @@ def test_browser_call_page_issues_a_fresh_call_and_a_one_time_token(client: Test
     assert len(sid) == 34
     assert f'sse-connect="/console/calls/{sid}/events"' in page
     assert '<script src="/console/static/phone.js" type="module">' in page
+    assert "not started" in page  # no call yet: never shown as live
+    # This bot has no speech-to-text: the page is told why before the microphone opens (a wired bot
+    # issues the token: test_browser_phone.py).
     token = client.post(f"/console/browser-call/{sid}/token")
-    assert token.status_code == 200
-    assert token.json()["token"]
+    assert token.status_code == 503
+    assert "cannot take calls: no stt" in token.json()["detail"]
+    assert "voicebot check" in token.json()["detail"]
     assert client.post("/console/browser-call/CA123/token").status_code == 400
     cross = client.post(f"/console/browser-call/{sid}/token", headers={"origin": "https://evil.example"})
     assert cross.status_code == 403
@@ -112,3 +116,21 @@ def test_static_island_and_vendored_htmx_are_served(client: TestClient[object]) 
         "/console/static/console.css",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_end_of_turn_decisions_show_in_the_protocol_log(client: TestClient[object]) -> None:
+    events = call_events("CAturn", t0=time.time(), ended=False)
+    ended = TurnDecision(
+        call_sid="CAturn",
+        at=events[6].at,
+        ended=True,
+        verdict="complete",
+        reason="complete: question mark",
+        hold_ms=200,
+        waited_ms=200,
+    )
+    publish(client, [*events[:7], ended, *events[7:]])
+    page = client.get("/console/calls/CAturn").text
+    protocol = page.split('id="protocol-log"')[1]
+    assert "turn ended" in protocol
+    assert "after 200 ms of silence (complete: question mark)" in protocol

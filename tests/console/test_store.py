@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 import console.store
 from console.records import Base, CallRecord
 from console.store import CallStore, async_url
-from dialogue.events import CallEnded, TranscriptEvent
+from dialogue.events import CallEnded, TranscriptEvent, TurnDecision
 from tests.console.conftest import call_events
 
 
@@ -223,3 +223,37 @@ async def test_a_calls_start_and_end_are_written_without_lingering(
     await asyncio.wait_for(store._queue.join(), 10)
     [summary] = await store.recent_calls()
     assert summary.end_reason == "caller_hangup"
+
+
+async def test_end_of_turn_decisions_are_kept_with_their_reasons(store: CallStore) -> None:
+    events = call_events("CA9")
+    decisions = [
+        TurnDecision(
+            call_sid="CA9",
+            at=events[6].at,
+            verdict="incomplete",
+            reason="ends on preposition 'wegen'",
+            hold_ms=1500,
+        ),
+        TurnDecision(
+            call_sid="CA9",
+            at=events[6].at,
+            ended=True,
+            verdict="complete",
+            reason="complete: question mark",
+            hold_ms=200,
+            waited_ms=200,
+        ),
+    ]
+    for event in [*events[:7], *decisions, *events[7:]]:
+        store.publish(event)
+    await store.flush()
+    view = await store.load_call("CA9")
+    assert view is not None
+    rows = [(p.name, p.detail) for p in view.protocol]
+    assert rows == [
+        ("mark", "greeting-0"),
+        ("pause: incomplete", "ends on preposition 'wegen'; wait up to 1500 ms"),
+        ("turn ended", "after 200 ms of silence (complete: question mark)"),
+        ("clear", "barge-in"),
+    ]

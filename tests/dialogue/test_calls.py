@@ -305,16 +305,25 @@ async def test_transcription_is_hidden_in_the_end_of_turn_wait(tmp_path: Path) -
         await call.send_silence(700, realtime=True)
         await call.wait_for(lambda: utt.first_audio_at is not None, timeout_s=5)
         await call.wait_for(lambda: bool(bot.events.of("latency", session.call_sid)), timeout_s=5)
-        # Speculative STT started 200 ms into the silence: the fake had its request before the turn was
-        # declared over (an ordering of events in one process, not a clock reading), and it was the only one.
-        assert stt_requests_at_end_of_turn == [1]
-        assert len(bot.behaviour.requests_to("stt")) == 1
+        # Speculative STT starts 100 ms into every pause (EAGER_EOT_MS): once at the comma after "Guten Tag"
+        # (the caller went on, so that transcript was judged stale and not used) and once after the
+        # question. Both requests reached the fake before the turn was declared over (an ordering of events
+        # in one process, not a clock reading), and the turn used the second: no request after the end.
+        assert stt_requests_at_end_of_turn == [2]
+        stt = bot.behaviour.requests_to("stt")
+        assert len(stt) == 2
+        assert stt[1].body["file_bytes"] > stt[0].body["file_bytes"]  # the whole question, not the greeting
 
 
 async def test_a_pause_inside_the_turn_does_not_cut_the_caller_off(tmp_path: Path) -> None:
-    first = german_speech_ulaw("Ich hätte gern einen Termin")
-    second = german_speech_ulaw("am Dienstag um neun Uhr.")
+    # The first part ends on a preposition: the judge holds the pause. (After a complete-sounding first
+    # part, "Ich hätte gern einen Termin", a 350 ms pause now ends the turn, and the caller who goes on is
+    # merged into one turn: tests/dialogue/test_end_of_turn.py.)
+    first = german_speech_ulaw("Ich hätte gern einen Termin am")
+    second = german_speech_ulaw("Dienstag um neun Uhr.")
     async with running_bot(tmp_path) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
+        bot.behaviour.clips.register("Ich hätte gern einen Termin am", first)
+        bot.behaviour.clips.register("Dienstag um neun Uhr.", second)
         await call.wait_for_audio()
         await call.play_out()
         session = bot.sessions[0]

