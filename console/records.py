@@ -17,6 +17,7 @@ class Base(DeclarativeBase):
 
 class CallRecord(Base):
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_instance_open", "instance", "ended_at"),)
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     stream_sid: Mapped[str] = mapped_column(String(64), default="")
@@ -31,6 +32,8 @@ class CallRecord(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     turns: Mapped[int] = mapped_column(Integer, default=0)
     last_latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    instance: Mapped[str] = mapped_column(String(96), default="")
+    """The bot process that held the call: its recording is a file on that machine (``web.fleet``)."""
 
 
 class TurnRecord(Base):

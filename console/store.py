@@ -19,10 +19,11 @@ from typing import Any, Final
 
 import structlog
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from console.records import Base, CallRecord, EventRecord, TurnRecord
+from console import migrate
+from console.records import CallRecord, EventRecord, TurnRecord
 from console.views import CallView, mask_number, replay
 from console.wire import decode_event
 from dialogue.events import CallEnded, CallEvent, CallStarted, TranscriptEvent, TurnLatency
@@ -79,8 +80,10 @@ class CallSummary:
 
 
 class CallStore:
-    def __init__(self, url: str, *, caller_key: bytes = b"") -> None:
+    def __init__(self, url: str, *, caller_key: bytes = b"", instance: str = "") -> None:
         self.url = async_url(url)
+        self.instance = instance
+        """Written on each call's row: which process (and machine) holds the call and its recording."""
         self.caller_key = caller_key
         self._caller_hashes: dict[str, str] = {}
         self._queue: asyncio.Queue[CallEvent] = asyncio.Queue(QUEUE_LIMIT)
@@ -88,6 +91,7 @@ class CallStore:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._task: asyncio.Task[None] | None = None
         self._flush_now = asyncio.Event()
+        self.revision = ""
         self.dropped = 0
         self.commits = 0
 
@@ -97,6 +101,10 @@ class CallStore:
             return
         try:
             self._queue.put_nowait(event)
+            if isinstance(event, CallStarted | CallEnded):
+                # Once per call each, written at once: a killed instance's call is in the store to be
+                # marked lost, and a finished one cannot be.
+                self._flush_now.set()
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped % 1000 == 1:
@@ -123,12 +131,10 @@ class CallStore:
         self._engine = create_async_engine(self.url)
         if self.url.startswith("sqlite"):
             sa_event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
-        async with self._engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            await conn.run_sync(_add_missing_columns)
+        self.revision = await migrate.upgrade(self._engine)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         self._task = asyncio.create_task(self._write_forever(), name="call-store-writer")
-        log.info("call_store_started", backend=self.url.split(":", 1)[0])
+        log.info("call_store_started", backend=self.url.split(":", 1)[0], schema=self.revision)
 
     async def flush(self) -> None:
         """Returns once everything published so far is committed (tests, shutdown)."""
@@ -163,6 +169,11 @@ class CallStore:
             try:
                 await self._write(batch)
                 self.commits += 1
+                for event in batch:
+                    if isinstance(event, CallStarted):
+                        log.info("call_record_opened", call_sid=event.call_sid)
+                    elif isinstance(event, CallEnded):
+                        log.info("call_record_closed", call_sid=event.call_sid, reason=event.reason)
             except Exception:  # a bad batch is logged and skipped; calls go on
                 log.exception("call_store_write_failed", events=len(batch))
             finally:
@@ -181,6 +192,7 @@ class CallStore:
                     call.stream_sid, call.caller = event.stream_sid, mask_number(event.caller)
                     call.transport, call.started_at = event.transport, event.at
                     call.caller_hash = self._caller_hashes.pop(event.call_sid, "")
+                    call.instance = self.instance
                 elif isinstance(event, TranscriptEvent):
                     turns.append(
                         {
@@ -220,6 +232,21 @@ class CallStore:
                 session.add(calls[sid])
         await session.flush()  # call rows before the rows that reference them
         return calls
+
+    async def mark_lost(self, alive: set[str], *, now: float) -> int:
+        """Calls still open in the store whose instance is gone (``kill -9``, a lost machine) end as
+        ``lost``; open calls of instances still alive are theirs and untouched. Returns how many."""
+        assert self._sessions is not None
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(CallRecord)
+                .where(CallRecord.ended_at.is_(None), CallRecord.instance.not_in(alive))
+                .values(ended_at=now, end_reason="lost")
+            )
+        lost = int(getattr(result, "rowcount", 0) or 0)
+        if lost:
+            log.warning("calls_marked_lost", calls=lost)
+        return lost
 
     # --- reading -----------------------------------------------------------------------------------------
     async def recent_calls(self, limit: int = 50) -> list[CallSummary]:
@@ -278,15 +305,6 @@ class CallStore:
         if call.ended_at is not None:
             view.apply(CallEnded(call_sid=call_sid, at=call.ended_at, reason=call.end_reason))
         return view
-
-
-def _add_missing_columns(conn: Any) -> None:
-    """Databases made before ``caller_hash`` existed get the column (``create_all`` adds only tables)."""
-    from sqlalchemy import inspect, text
-
-    columns = {c["name"] for c in inspect(conn).get_columns("calls")}
-    if "caller_hash" not in columns:
-        conn.execute(text("ALTER TABLE calls ADD COLUMN caller_hash VARCHAR(64) DEFAULT ''"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,14 +12,17 @@ from litestar import Litestar
 from litestar.logging.config import LoggingConfig
 
 from media.errors import ConfigError
-from web import health, media_ws, twilio_routes
+from web import health, media_ws, metrics, twilio_routes
 from web.calls import TwilioEdge
 from web.console_routes import console_wiring
 from web.context import AppContext, SessionFactory
+from web.drain import Drain
 from web.hosts import HostCheck, allowed_hosts, host_check_middleware
+from web.metrics import install_metrics
 from web.providers import Providers, build_providers
 from web.sessions import real_session_factory
 from web.settings import Settings
+from web.tracing import install_tracing
 
 log = structlog.get_logger()
 
@@ -41,7 +44,10 @@ def create_app(
         ctx.session_factory = real_session_factory(ctx)
     edge = TwilioEdge.from_settings(settings)
     edge.install(ctx)
+    ctx.extras[Drain.EXTRAS_KEY] = Drain(settings.drain_timeout_s, edge.registry.handlers)
     console = console_wiring(ctx)
+    meter = install_metrics(ctx)
+    tracing = install_tracing(ctx, edge.fleet.instance)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -53,6 +59,8 @@ def create_app(
                 "twilio_signatures_disabled",
                 detail="TWILIO_AUTH_TOKEN is not set: anyone who finds this server can drive it",
             )
+        await edge.fleet.start()
+        await meter.start()
         ctx.providers.start_loading()
         warming = asyncio.create_task(ctx.providers.warm_phrases(), name="warm_phrases")
         try:
@@ -60,11 +68,14 @@ def create_app(
         finally:
             warming.cancel()
             await asyncio.gather(warming, return_exceptions=True)
+            await meter.stop()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # flushes the last spans
             await ctx.providers.aclose()
             await edge.aclose()
             log.info("bot_stopped")
 
-    route_handlers: list[Any] = [*health.ROUTES, *twilio_routes.ROUTES, *media_ws.ROUTES]
+    route_handlers: list[Any] = [*health.ROUTES, *twilio_routes.ROUTES, *media_ws.ROUTES, *metrics.ROUTES]
     route_handlers += console.route_handlers
     app = Litestar(
         route_handlers=route_handlers,

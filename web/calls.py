@@ -11,10 +11,11 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from media.transport import CallControl
+from media.transport import CallControl, StreamHandler
 from media.twilio_transport import CloseStream
 from web.call_control import NullCallControl, TwilioCallControl, TwilioRest
 from web.context import AppContext
+from web.fleet import FleetState, build_fleet
 from web.security import CallTokens, TwilioSignatures
 from web.settings import Settings
 
@@ -36,6 +37,8 @@ class LiveCall:
     call_sid: str
     stream_sid: str
     started_at: float = field(default_factory=time.time)
+    handler: StreamHandler | None = None
+    """The call's session once built: a draining instance says goodbye through it."""
 
 
 _KEEP_FIELDS = (
@@ -76,6 +79,9 @@ class CallRegistry:
     def active(self) -> int:
         return len(self._live)
 
+    def handlers(self) -> list[StreamHandler]:
+        return [call.handler for call in self._live.values() if call.handler is not None]
+
     def record_status(self, call_sid: str, form: dict[str, str]) -> StatusReport:
         """Kept for recent calls too, since ``completed`` arrives after the stream has ended."""
         kind = "stream" if "StreamEvent" in form else "call"
@@ -107,6 +113,8 @@ class TwilioEdge:
     registry: CallRegistry
     rest: TwilioRest | None
     """None without account SID and auth token: call control then falls back to closing the stream."""
+    fleet: FleetState
+    """Tokens and live calls of every instance (this process alone without ``REDIS_URL``)."""
 
     EXTRAS_KEY: ClassVar[str] = "twilio_edge"
 
@@ -116,14 +124,16 @@ class TwilioEdge:
         rest = None
         if settings.twilio_account_sid and token:
             rest = TwilioRest(settings.twilio_account_sid, token, api_base_url=settings.twilio_api_base_url)
+        # Unsigned, anyone can ask /voice for tokens: keep few, so a flood evicts its own, not capacity.
+        tokens = CallTokens(max_outstanding=10_000 if token else settings.max_unsigned_pending)
         return cls(
             signatures=TwilioSignatures(
                 token, settings.public_url, shared_key=settings.twilio_webhook_key.get_secret_value()
             ),
-            # Unsigned, anyone can ask /voice for tokens: keep few, so a flood evicts its own, not capacity.
-            tokens=CallTokens(max_outstanding=10_000 if token else settings.max_unsigned_pending),
+            tokens=tokens,
             registry=CallRegistry(),
             rest=rest,
+            fleet=build_fleet(settings.redis_url, tokens),
         )
 
     @classmethod
@@ -144,3 +154,4 @@ class TwilioEdge:
     async def aclose(self) -> None:
         if self.rest is not None:
             await self.rest.aclose()
+        await self.fleet.aclose()

@@ -34,13 +34,16 @@ def main(ctx: click.Context, env_file: Path) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default: HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default: PORT or 8000).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes on the port."
+)
+@click.option("--reuse-port", is_flag=True, hidden=True, help="Bind with SO_REUSEPORT (one of --workers).")
 @click.pass_obj
-def serve(env_file: Path, host: str | None, port: int | None) -> None:
-    """Start the bot (Litestar under uvicorn)."""
-    import uvicorn
-
+def serve(env_file: Path, host: str | None, port: int | None, workers: int, reuse_port: bool) -> None:
+    """Start the bot (Litestar under uvicorn); SIGTERM drains calls before exiting."""
     from web.app import create_app
     from web.logging import configure_logging
+    from web.serving import run_server, run_workers
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -48,6 +51,15 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
     if port is not None:
         overrides["port"] = port
     settings = _settings_or_exit(env_file, **overrides)
+    if workers > 1:
+        if not settings.redis_url:
+            click.echo(
+                f"error: --workers {workers} needs REDIS_URL: a call's /voice and /media may land on "
+                "different workers, which must share stream tokens, the live-call count and console events",
+                err=True,
+            )
+            sys.exit(2)
+        sys.exit(run_workers(workers, env_file, settings.host, settings.port))
     configure_logging(fmt=settings.log_format, level=settings.log_level, secrets=_secrets(settings))
     try:
         app = create_app(settings)
@@ -60,15 +72,7 @@ def serve(env_file: Path, host: str | None, port: int | None) -> None:
 
         click.echo(banner(settings, app.state.ctx.providers), err=True)
     _freeze_startup_objects()
-    # μ-law does not compress: permessage-deflate would only burn CPU on every 20 ms frame.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        ws_max_size=1 << 20,
-        ws_per_message_deflate=False,
-    )
+    run_server(app, settings.host, settings.port, reuse_port=reuse_port)
 
 
 def _freeze_startup_objects() -> None:
@@ -252,6 +256,33 @@ def purge(env_file: Path) -> None:
 
 
 @main.command()
+@click.pass_obj
+def migrate(env_file: Path) -> None:
+    """Bring the call store's schema (SQLite or PostgreSQL) to the newest revision, and say which."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from console import migrate as migrations
+    from console.store import async_url
+
+    settings = _settings_or_exit(env_file)
+    url = async_url(settings.effective_database_url)
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> str:
+        engine = create_async_engine(url)
+        try:
+            return await migrations.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(run())
+    click.echo(f"call store schema at revision {revision} ({url.split(':', 1)[0]})")
+
+
+@main.command()
 @click.option("--caller", required=True, help="The caller's number as Twilio gives it, e.g. +4930123456.")
 @click.pass_obj
 def forget(env_file: Path, caller: str) -> None:
@@ -280,6 +311,7 @@ def _secrets(settings: Settings) -> list[str]:
         settings.twilio_webhook_key.get_secret_value(),
         *_url_passwords(settings.database_url, settings.redis_url),
         settings.llm_fallback_api_key.get_secret_value(),
+        settings.metrics_token.get_secret_value(),
         settings.ngrok_authtoken.get_secret_value(),
     ]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,19 +164,38 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
         raise ConfigError(
             "REDIS_URL is set but the redis client is missing: pip install 'voicebot[redis]'"
         ) from None
-    return RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    from web.fleet import STATE_ERRORS
+
+    class ForgivingRedisBackend(RedisChannelsPubSubBackend):
+        """Litestar's publish worker dies on the first failed publish, and then its shutdown waits for
+        the queue forever: with Redis away for a moment, an event the consoles miss is dropped instead."""
+
+        dropped = 0
+
+        async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+            try:
+                await super().publish(data, channels)
+            except STATE_ERRORS:
+                self.dropped += 1
+                if self.dropped % 1000 == 1:
+                    log.warning("console_event_not_published", dropped=self.dropped)
+
+    return ForgivingRedisBackend(redis=Redis.from_url(settings.redis_url))
 
 
 def console_wiring(ctx: AppContext) -> ConsoleWiring:
     from web import console_login, console_pages, console_phone, console_sse
+    from web.calls import TwilioEdge
     from web.retention import purge_forever
 
     settings = ctx.settings
-    channels = ChannelsPlugin(backend=channels_backend(settings), channels=[CHANNEL])
+    backend = channels_backend(settings)
+    channels = ChannelsPlugin(backend=backend, channels=[CHANNEL])
     secret = instance_secret(settings)
+    fleet = TwilioEdge.of(ctx).fleet
     console = Console(
         hub=EventHub(channels),
-        store=CallStore(settings.effective_database_url, caller_key=secret),
+        store=CallStore(settings.effective_database_url, caller_key=secret, instance=fleet.instance),
         auth=ConsoleAuth(settings.console_password.get_secret_value(), secret_key=secret),
         renderer=Renderer(),
         recordings=recordings_dir(settings),
@@ -215,6 +234,8 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
 
     async def start() -> None:
         await console.store.start()
+        # After the fleet joined (lifespan first): calls of instances that stopped beating were lost.
+        await console.store.mark_lost(await fleet.alive_instances(), now=time.time())
         await console.hub.start()
         background.append(
             asyncio.create_task(
@@ -230,6 +251,9 @@ def console_wiring(ctx: AppContext) -> ConsoleWiring:
         await asyncio.gather(*background, return_exceptions=True)
         await console.hub.stop()
         await console.store.aclose()
+        redis = getattr(backend, "_redis", None)  # the plugin closes its pub/sub, not the client's pool
+        if redis is not None:
+            await redis.aclose()
 
     csrf = CSRFConfig(
         secret=hmac_hex(secret, "csrf"),

@@ -9,8 +9,10 @@ from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from console.auth import Access
+from web.calls import TwilioEdge
 from web.console_routes import console_access
 from web.context import AppContext
+from web.drain import draining
 
 
 @get("/health", sync_to_thread=False)
@@ -27,6 +29,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     providers = ctx.providers.describe()
     reasons = [f"{role} provider missing" for role, name in providers.items() if name == "missing"]
     reasons += ctx.providers.loading()
+    if draining(ctx):  # a proxy stops sending new calls here; running ones finish
+        reasons.append("draining")
     status = "ready" if not reasons else "not_ready"
     if reasons and all(r.startswith("stt loading") for r in reasons):
         status = "loading"  # will become ready by itself: a load balancer should just wait
@@ -40,6 +44,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
         "notes": list(ctx.providers.missing),
         "signatures": "enabled" if ctx.settings.signatures_enabled else "disabled",
         "public_url": ctx.settings.public_url or None,
+        "instance": TwilioEdge.of(ctx).fleet.instance,
+        "draining": draining(ctx),
     }
     if reasons:
         body["reasons"] = reasons

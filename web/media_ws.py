@@ -31,6 +31,8 @@ from media.twilio_protocol import (
 from media.twilio_transport import StreamClosed, TwilioTransport
 from web.calls import LiveCall, TwilioEdge
 from web.context import AppContext
+from web.drain import drain_of
+from web.fleet import FleetCall
 from web.security import SIGNATURE_HEADER
 from web.twilio_routes import MEDIA_PATH
 
@@ -51,6 +53,7 @@ class MediaStream:
         self._start: Start | None = None
         self._last_seq: int | None = None
         self._socket_closed = False
+        self._registered = False
         self._closed_by_bot = False
         self._end_reason: str | None = None
         self.problems: Counter[str] = Counter()
@@ -130,7 +133,7 @@ class MediaStream:
             self._problem("duplicate_start", "a second start on one stream")
             return False
         structlog.contextvars.bind_contextvars(call_sid=start.call_sid, stream_sid=start.stream_sid)
-        if not self._token_ok(start):
+        if not await self._token_ok(start):
             await self._reject("token")
             return True
         if not start.is_mulaw_8k_mono:
@@ -140,25 +143,34 @@ class MediaStream:
             log.error("stream_without_session", detail="no call session is wired")
             await self._reject("not_ready")
             return True
-        if not self._edge.registry.register(LiveCall(call_sid=start.call_sid, stream_sid=start.stream_sid)):
+        live = LiveCall(call_sid=start.call_sid, stream_sid=start.stream_sid)
+        fleet = self._edge.fleet
+        if not self._edge.registry.register(live):
             log.warning("stream_duplicate_call", detail="a stream for this call is already live")
             await self._reject("duplicate_call")
             return True
+        shared = FleetCall(start.call_sid, start.stream_sid, fleet.instance, live.started_at)
+        if not await fleet.register(shared):
+            self._edge.registry.unregister(start.call_sid)
+            log.warning("stream_duplicate_call", detail="a stream for this call is live on another instance")
+            await self._reject("duplicate_call")
+            return True
+        self._registered = True
         self._start = start
         self._transport = TwilioTransport(start.stream_sid, self._send_text, self._close)
         control = self._edge.call_control(self._close)
         stream_start = start.to_stream_start()
-        self._handler = factory(self._transport, control, stream_start)
+        self._handler = live.handler = factory(self._transport, control, stream_start)
         log.info("stream_started", tracks=list(start.tracks), live_calls=self._edge.registry.active)
         await self._handler.on_start(stream_start)
         return False
 
-    def _token_ok(self, start: Start) -> bool:
+    async def _token_ok(self, start: Start) -> bool:
         token = start.custom_parameters.get("token")
         if token is None and not self._edge.signatures.enabled:
             log.warning("stream_token_missing", detail="accepted because signatures are disabled")
             return True
-        if self._edge.tokens.verify(start.call_sid, token):
+        if await self._edge.fleet.verify_token(start.call_sid, token):
             return True
         log.warning("stream_token_rejected", reason="missing" if token is None else "mismatch")
         return False
@@ -213,6 +225,12 @@ class MediaStream:
         finally:
             if self._start is not None:
                 self._edge.registry.unregister(self._start.call_sid)
+            if self._registered and self._start is not None:
+                with contextlib.suppress(Exception):  # Redis away: the dead-instance sweep forgets it later
+                    await self._edge.fleet.unregister(self._start.call_sid)
+            drain = drain_of(self._ctx)
+            if drain is not None:
+                drain.notify()
             stats = self._transport.stats if self._transport else None
             log.info(
                 "stream_ended",

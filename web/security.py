@@ -111,8 +111,8 @@ class _Issued:
 class CallTokens:
     """One-time, expiring stream tokens kept in this process, keyed by CallSid.
 
-    Kept in memory on purpose: the /voice request and the WebSocket of one call land on the same process
-    as long as the bot runs as one instance; several instances would need sticky routing or a shared store.
+    Kept in memory for one instance; several instances share tokens in Redis (``web.fleet.RedisFleet``),
+    since the /voice request and the WebSocket of one call may land on different instances.
     """
 
     def __init__(
@@ -124,6 +124,7 @@ class CallTokens:
     ) -> None:
         self._ttl = ttl_s
         self._max = max_outstanding
+        self.max_outstanding = max_outstanding
         self._clock = clock
         self._issued: dict[str, _Issued] = {}
 

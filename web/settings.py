@@ -176,6 +176,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    # --- fleet (several instances serving one number) --------------------------------------------------
+    drain_timeout_s: float = Field(60.0, ge=0)
+    """On SIGTERM running calls may finish for this long; the rest then hear a goodbye."""
+    metrics_token: SecretStr = SecretStr("")
+    """Bearer token a Prometheus scraper presents at /metrics; empty: only a console login may read it."""
+    otel_exporter_otlp_endpoint: str = ""
+    """OTLP/HTTP collector for traces per call and turn (``pip install 'voicebot[otel]'``); empty: none."""
+
     # --- derived ---------------------------------------------------------------------------------------
     @property
     def signatures_enabled(self) -> bool:

@@ -19,6 +19,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from dialogue.events import CallEnded, CallStarted, ProtocolEvent
 from web.calls import TwilioEdge
 from web.context import AppContext
+from web.drain import draining
+from web.fleet import STATE_ERRORS
 from web.logging import mask_phone
 from web.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from web.stt_prewarm import SttPrewarm
@@ -91,7 +93,8 @@ def apology_twiml() -> Response[str]:
     return _twiml(resp)
 
 
-def refusal_reasons(ctx: AppContext, edge: TwilioEdge, call_sid: str) -> list[str]:
+async def refusal_reasons(ctx: AppContext, edge: TwilioEdge, call_sid: str) -> list[str]:
+    """Counts the whole fleet's calls (Redis) against ``MAX_CONCURRENT_CALLS``: the limit is the number's."""
     reasons = []
     if not call_sid:
         reasons.append("no CallSid in the request")
@@ -99,9 +102,12 @@ def refusal_reasons(ctx: AppContext, edge: TwilioEdge, call_sid: str) -> list[st
         reasons.append("PUBLIC_URL is not set: the stream URL cannot be built")
     if ctx.session_factory is None:
         reasons.append("no call session is wired: " + (", ".join(ctx.not_ready_reasons()) or "no factory"))
+    if draining(ctx):
+        reasons.append("this instance is draining (shutting down)")
+        return reasons
     # Unsigned, tokens are capped and evicted oldest first (``MAX_UNSIGNED_PENDING``): not capacity.
-    pending = edge.tokens.outstanding if ctx.settings.signatures_enabled else 0
-    if edge.registry.active + pending >= ctx.settings.max_concurrent_calls:
+    pending = await edge.fleet.pending_tokens() if ctx.settings.signatures_enabled else 0
+    if await edge.fleet.live_count() + pending >= ctx.settings.max_concurrent_calls:
         reasons.append(f"at the limit of {ctx.settings.max_concurrent_calls} concurrent calls")
     return reasons
 
@@ -113,14 +119,17 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _signed_form(request, edge, VOICE_PATH)
     call_sid = form.get("CallSid", "")
     caller, called = form.get("From", ""), form.get("To", "")
-    reasons = refusal_reasons(ctx, edge, call_sid)
+    try:
+        reasons = await refusal_reasons(ctx, edge, call_sid)
+        token = "" if reasons else await edge.fleet.issue_token(call_sid)
+    except STATE_ERRORS as exc:  # shared state (Redis) unreachable: an apology, not Twilio's English error
+        reasons = [f"shared state unavailable: {type(exc).__name__}"]
     if reasons:
         log.warning("call_refused", call_sid=call_sid, caller=mask_phone(caller), reasons=reasons)
         if call_sid:  # the call list shows the refused call, ended, with the first reason
             ctx.sink.publish(CallStarted(call_sid=call_sid, caller=mask_phone(caller), transport="twilio"))
             ctx.sink.publish(CallEnded(call_sid=call_sid, reason=("refused: " + reasons[0])[:64]))
         return apology_twiml()
-    token = edge.tokens.issue(call_sid)
     prewarm = SttPrewarm.of(ctx)
     if prewarm is not None:
         prewarm.ring(call_sid)  # the transcription socket connects while the phone rings

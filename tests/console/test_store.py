@@ -1,20 +1,25 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 import console.store
+from console.records import Base, CallRecord
 from console.store import CallStore, async_url
 from dialogue.events import CallEnded, TranscriptEvent, TurnDecision
 from tests.console.conftest import call_events
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
-    store = CallStore(f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'calls.sqlite3'}")
+async def store(store_url: str) -> AsyncIterator[CallStore]:
+    store = CallStore(store_url, instance="host-a-1")
     await store.start()
     yield store
     await store.aclose()
@@ -70,8 +75,8 @@ async def test_a_call_whose_start_was_missed_is_still_kept(store: CallStore) -> 
     assert await store.load_call("nope") is None
 
 
-async def test_history_is_newest_first_and_survives_a_restart(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+async def test_history_is_newest_first_and_survives_a_restart(store_url: str) -> None:
+    url = store_url
     first = CallStore(url)
     await first.start()
     for i in range(3):
@@ -100,10 +105,11 @@ async def test_events_trickling_in_from_many_calls_share_one_commit(
     store: CallStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two hundred calls publish a few events a second each; a commit per event would cost the process more
-    # CPU than their audio. Events that arrive within the linger window go into one transaction.
+    # CPU than their audio. Events that arrive within the linger window go into one transaction (a call's
+    # start and end are written at once, see below).
     monkeypatch.setattr(console.store, "LINGER_S", 30.0)
     for n in range(20):
-        for event in call_events(f"CA{n}", ended=False):
+        for event in call_events(f"CA{n}", ended=False)[1:]:
             store.publish(event)
             await asyncio.sleep(0.001)
     assert store.commits == 0  # the writer is holding the first batch open
@@ -116,15 +122,107 @@ async def test_after_a_flush_the_writer_lingers_again(
     store: CallStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(console.store, "LINGER_S", 30.0)
-    store.publish(call_events("CA1")[0])
+    store.publish(call_events("CA1")[1])
     await asyncio.wait_for(store.flush(), 10)
-    for event in call_events("CA2"):
+    for event in call_events("CA2", ended=False)[1:]:
         store.publish(event)
         await asyncio.sleep(0.001)
     assert store.commits == 1
     await asyncio.wait_for(store.flush(), 10)
     assert store.commits == 2
     assert (await store.load_call("CA2")) is not None
+
+
+async def test_each_call_row_names_the_instance_that_holds_it(store: CallStore) -> None:
+    for event in call_events("CA1"):
+        store.publish(event)
+    await store.flush()
+    async with store.sessions() as session:
+        row = await session.get(CallRecord, "CA1")
+    assert row is not None
+    assert row.instance == "host-a-1"  # its recording, if any, is a file on that machine
+
+
+async def test_open_calls_of_a_dead_instance_are_marked_lost_and_others_are_untouched(
+    store: CallStore, store_url: str
+) -> None:
+    other = CallStore(store_url, instance="host-b-2")
+    await other.start()
+    try:
+        for event in call_events("CAdead", ended=False):
+            store.publish(event)
+        for event in call_events("CAalive", ended=False):
+            other.publish(event)
+        for event in call_events("CAdone"):
+            store.publish(event)
+        await store.flush()
+        await other.flush()
+        assert await other.mark_lost({"host-b-2"}, now=9999.0) == 1  # host-a-1 no longer beats
+        by_sid = {c.call_sid: c for c in await other.recent_calls()}
+        assert (by_sid["CAdead"].end_reason, by_sid["CAdead"].ended_at) == ("lost", 9999.0)
+        assert by_sid["CAalive"].ended_at is None
+        assert by_sid["CAdone"].end_reason == "caller_hangup"
+    finally:
+        await other.aclose()
+
+
+async def test_the_migrated_schema_matches_the_model(store: CallStore) -> None:
+    assert store.revision == "0002"
+    engine = store.sessions.kw["bind"]
+
+    def differences(conn: Any) -> list[Any]:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(differences) == []
+
+
+async def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path: Path) -> None:
+    # The schema as create_all made it before the privacy work added caller_hash, with one call in it.
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            CREATE TABLE calls (call_sid VARCHAR(64) PRIMARY KEY, stream_sid VARCHAR(64), caller VARCHAR(64),
+                transport VARCHAR(16), started_at FLOAT, ended_at FLOAT, end_reason VARCHAR(64),
+                duration_s FLOAT, turns INTEGER, last_latency_ms FLOAT);
+            CREATE TABLE turns (id INTEGER PRIMARY KEY, call_sid VARCHAR(64), turn INTEGER, role VARCHAR(8),
+                text TEXT, cut TEXT, interrupted BOOLEAN, at FLOAT);
+            CREATE TABLE call_events (id INTEGER PRIMARY KEY, call_sid VARCHAR(64), kind VARCHAR(24),
+                at FLOAT, data TEXT);
+            INSERT INTO calls VALUES ('CAold', 'MZ1', '+49 *** ***123', 'twilio', 1, 2, 'stop', 1, 0, NULL);
+            """
+        )
+    store = CallStore(f"sqlite+aiosqlite:///{path}")
+    await store.start()
+    try:
+        assert store.revision == "0002"
+        [old] = await store.recent_calls()
+        assert old.call_sid == "CAold"
+        async with store.sessions() as session:
+            row = await session.get(CallRecord, "CAold")
+        assert row is not None
+        assert (row.caller_hash, row.instance) == ("", "")
+    finally:
+        await store.aclose()
+
+
+async def test_a_calls_start_and_end_are_written_without_lingering(
+    store: CallStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once per call each: a killed instance's call must be in the store to be marked lost, and a finished
+    # call must not be reopened by losing its end with the batch in flight.
+    monkeypatch.setattr(console.store, "LINGER_S", 30.0)
+    started, *middle, ended = call_events("CA1")
+    store.publish(started)
+    await asyncio.wait_for(store._queue.join(), 10)  # committed long before the 30 s linger
+    assert store.commits == 1
+    for event in middle:
+        store.publish(event)
+    store.publish(ended)
+    await asyncio.wait_for(store._queue.join(), 10)
+    [summary] = await store.recent_calls()
+    assert summary.end_reason == "caller_hangup"
 
 
 async def test_end_of_turn_decisions_are_kept_with_their_reasons(store: CallStore) -> None:

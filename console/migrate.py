@@ -1,0 +1,57 @@
+"""Brings a call store's schema to the newest revision with Alembic, on SQLite and PostgreSQL alike.
+
+The store runs this at every start and ``voicebot migrate`` runs it on demand (before a rolling upgrade).
+Several instances starting at once take a PostgreSQL advisory lock, so one migrates and the rest find the
+work done. Databases made before migrations existed (tables from ``create_all``, maybe without
+``caller_hash``) are brought to the baseline and stamped, then upgraded like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Final
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SCRIPTS: Final = Path(__file__).parent / "migrations"
+BASELINE: Final = "0001"
+MIGRATION_LOCK: Final = 0x766F6963  # any constant shared by every instance ("voic")
+
+
+def alembic_config(connection: Any) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(connection: Any) -> str | None:
+    revision: str | None = MigrationContext.configure(connection).get_current_revision()
+    return revision
+
+
+def upgrade_sync(connection: Any) -> str:
+    """Runs inside the caller's transaction; returns the revision the schema is at afterwards."""
+    config = alembic_config(connection)
+    tables = set(inspect(connection).get_table_names())
+    if "calls" in tables and "alembic_version" not in tables:
+        columns = {c["name"] for c in inspect(connection).get_columns("calls")}
+        if "caller_hash" not in columns:
+            connection.execute(text("ALTER TABLE calls ADD COLUMN caller_hash VARCHAR(64) DEFAULT ''"))
+        command.stamp(config, BASELINE)
+    command.upgrade(config, "head")
+    return current_revision(connection) or ""
+
+
+async def upgrade(engine: AsyncEngine) -> str:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing an operator needs
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        revision: str = await conn.run_sync(upgrade_sync)
+        return revision

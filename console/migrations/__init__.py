@@ -1,0 +1,1 @@
+"""Alembic migrations of the call store (``voicebot migrate``; the store also runs them at start)."""
