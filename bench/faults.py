@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.run import machine
 from fakes.behaviour import DEFAULT_REPLY, FakeBehaviour, Fault
 from fakes.loopback import serve_loopback
 from fakes.server import FakeEndpoints, run_fake_providers
@@ -216,16 +215,6 @@ def bot_settings(
         key, _, value = item.partition("=")
         values[key.strip().lower()] = value
     return Settings.model_validate(values)
-
-
-def machine() -> str:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model or platform.processor()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def _ms(value: float | None) -> str:
