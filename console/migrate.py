@@ -1,14 +1,20 @@
 """Brings a call store's schema to the newest revision with Alembic, on SQLite and PostgreSQL alike.
 
 The store runs this at every start and ``voicebot migrate`` runs it on demand (before a rolling upgrade).
-Several instances starting at once take a PostgreSQL advisory lock, so one migrates and the rest find the
-work done. Databases made before migrations existed (tables from ``create_all``, maybe without
+Several instances starting at once take a PostgreSQL advisory lock, or on SQLite an exclusive ``flock`` on a
+file beside the database (processes of one machine, or two bots in one process), so one migrates and the
+rest find the work done. Databases made before migrations existed (tables from ``create_all``, maybe without
 ``caller_hash``) are brought to the baseline and stamped, then upgraded like any other.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import logging
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,6 +56,26 @@ def upgrade_sync(connection: Any) -> str:
 
 async def upgrade(engine: AsyncEngine) -> str:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing an operator needs
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        async with _file_lock(Path(f"{database}.migrate-lock")):
+            return await _upgrade(engine)
+    return await _upgrade(engine)
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """Exclusive across processes and across open files of one process; waited for in a thread, so a bot
+    holding it on this event loop can finish."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+async def _upgrade(engine: AsyncEngine) -> str:
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})

@@ -52,6 +52,9 @@ class Completion(StrEnum):
     """Grammatically open: keep listening up to the maximum hold."""
     UNSURE = "unsure"
     """Could be either ("Ich rufe an", a meter reading of unknown length): wait a medium pause."""
+    STATEMENT = "statement"
+    """A whole statement, often only the topic ("Ich möchte einen Umzug melden." … "Was muss ich tun?"):
+    the classic end-of-turn silence, neither early nor held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +142,11 @@ def judge_turn(text: str, config: JudgeConfig = DEFAULT_JUDGE) -> Verdict:
         return Verdict(Completion.UNSURE, "transcript trails off")
     if len(tokens) <= 2:
         return Verdict(Completion.COMPLETE, f"no open ending ('{last}')")
-    # A whole statement is often only the topic: "Ich möchte einen Umzug melden. … Was muss ich tun?" ends
-    # its first sentence with a pause longer than the complete-silence. Answering there cuts the question
-    # off (it then arrives over the bot's first words), so a statement waits the unsure silence.
-    return Verdict(Completion.UNSURE, f"statement, a question may follow ('{last}')")
+    # A whole statement is often only the topic: "Ich möchte einen Umzug melden. … Was muss ich tun?" pauses
+    # longer than the complete-silence after its first sentence. Answering there cut the question off (it
+    # then arrived over the bot's first words, too short to interrupt, and was lost), so a statement waits
+    # the classic end-of-turn silence; questions and short answers are the early cues.
+    return Verdict(Completion.STATEMENT, f"statement, a question may follow ('{last}')")
 
 
 def _dictation(tokens: list[str], config: JudgeConfig) -> Verdict | None:

@@ -132,6 +132,8 @@ class TurnConfig:
             return self.end_of_turn_complete_ms
         if kind is Completion.UNSURE:
             return self.end_of_turn_unsure_ms
+        if kind is Completion.STATEMENT:
+            return self.end_of_turn_silence_ms
         return self.end_of_turn_hold_ms
 
 

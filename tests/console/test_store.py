@@ -91,6 +91,18 @@ async def test_history_is_newest_first_and_survives_a_restart(store_url: str) ->
         await second.aclose()
 
 
+async def test_two_instances_starting_at_once_on_one_sqlite_file_both_migrate(tmp_path: Path) -> None:
+    """Two bots on one machine (workers, or the scenario runner's bots) share a SQLite file: one migrates,
+    the other finds the work done, instead of both creating the tables."""
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    stores = [CallStore(url), CallStore(url)]
+    await asyncio.gather(*(s.start() for s in stores))
+    try:
+        assert stores[0].revision == stores[1].revision != ""
+    finally:
+        await asyncio.gather(*(s.aclose() for s in stores))
+
+
 async def test_publish_never_waits_even_when_the_writer_is_behind(store: CallStore) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
