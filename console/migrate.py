@@ -2,8 +2,11 @@
 
 The store runs this at every start and ``voicebot migrate`` runs it on demand (before a rolling upgrade).
 Several instances starting at once take a PostgreSQL advisory lock, or on SQLite an exclusive ``flock`` on a
-file beside the database (processes of one machine, or two bots in one process), so one migrates and the
-rest find the work done. Databases made before migrations existed (tables from ``create_all``, maybe without
+file beside the database, so one migrates and the rest find the work done. Within one process migrations
+also run one at a time, whatever their database: Alembic keeps the running migration in a module-global
+``context``, and two of them interleaving on one event loop ran each other's steps.
+
+Databases made before migrations existed (tables from ``create_all``, maybe without
 ``caller_hash``) are brought to the baseline and stamped, then upgraded like any other.
 """
 
@@ -14,6 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -54,8 +58,18 @@ def upgrade_sync(connection: Any) -> str:
     return current_revision(connection) or ""
 
 
+_IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+"""One lock per event loop (an ``asyncio.Lock`` belongs to the loop it first waited on)."""
+
+
 async def upgrade(engine: AsyncEngine) -> str:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing an operator needs
+    lock = _IN_PROCESS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        return await _upgrade_locked(engine)
+
+
+async def _upgrade_locked(engine: AsyncEngine) -> str:
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
         async with _file_lock(Path(f"{database}.migrate-lock")):

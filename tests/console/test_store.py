@@ -103,6 +103,18 @@ async def test_two_instances_starting_at_once_on_one_sqlite_file_both_migrate(tm
         await asyncio.gather(*(s.aclose() for s in stores))
 
 
+async def test_two_stores_on_their_own_files_migrate_at_once_in_one_process(tmp_path: Path) -> None:
+    """The scenario runner starts several bots on one event loop, each with its own database: Alembic's
+    module-global context must not carry one bot's migration into the other's."""
+    stores = [CallStore(f"sqlite:///{tmp_path / f'calls-{i}.db'}") for i in range(3)]
+    await asyncio.gather(*(s.start() for s in stores))
+    try:
+        assert len({s.revision for s in stores}) == 1
+        assert stores[0].revision != ""
+    finally:
+        await asyncio.gather(*(s.aclose() for s in stores))
+
+
 async def test_publish_never_waits_even_when_the_writer_is_behind(store: CallStore) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
