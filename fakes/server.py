@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from fakes import elevenlabs_api, openai_api, openai_realtime
+from fakes import elevenlabs_api, elevenlabs_ws, openai_api, openai_realtime
 from fakes.asgi import Exchange, Receive, Scope, Send
 from fakes.behaviour import FakeBehaviour
 from fakes.loopback import serve_loopback
@@ -25,7 +25,8 @@ log = structlog.get_logger()
 class FakeProvidersApp:
     """The raw ASGI app: ``/v1/text-to-speech/…`` goes to ElevenLabs, any other ``/v1/…`` to OpenAI.
 
-    WebSockets go to the OpenAI Realtime fake (``/v1/realtime``).
+    WebSockets go to the OpenAI Realtime fake (``/v1/realtime``), or to ElevenLabs' input streaming
+    (``/v1/text-to-speech/{voice}/stream-input``).
     """
 
     def __init__(self, behaviour: FakeBehaviour, *, speech: bool = True) -> None:
@@ -34,6 +35,9 @@ class FakeProvidersApp:
         self.stopping = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith("/v1/text-to-speech/"):
+            await elevenlabs_ws.handle(scope, receive, send, self.behaviour, self.speech, self.stopping)
+            return
         if scope["type"] == "websocket":
             await openai_realtime.handle(scope, receive, send, self.behaviour, self.stopping)
             return

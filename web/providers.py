@@ -34,6 +34,7 @@ from media.stt_failover import FailoverSpeechToText
 from media.stt_openai import OpenAISpeechToText
 from media.stt_realtime import RealtimeSTT
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
+from media.tts_elevenlabs_ws import ElevenLabsWebSocketTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
 from web.consent import with_recording_notice
 from web.settings import Settings
@@ -389,6 +390,16 @@ def _pick_tts(settings: Settings, p: Providers) -> None:
     espeak_problem = EspeakTextToSpeech.available()
     espeak = EspeakTextToSpeech() if espeak_problem is None else None
     key = settings.elevenlabs_api_key.get_secret_value()
+    if choice in ("auto", "elevenlabs") and key and settings.elevenlabs_transport == "ws":
+        p.tts = ElevenLabsWebSocketTextToSpeech(
+            api_key=key,
+            base_url=settings.elevenlabs_base_url,
+            voice_id=settings.elevenlabs_voice_id,
+            model_id=settings.elevenlabs_model,
+            first_byte_timeout_s=settings.tts_first_byte_timeout_s,
+        )
+        p.backup_tts = espeak
+        return
     if choice in ("auto", "elevenlabs") and key:
         most, kept = pool_limits(settings)
         clients = []

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     elevenlabs_base_url: str = ""
     elevenlabs_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
     elevenlabs_model: str = "eleven_flash_v2_5"
+    elevenlabs_transport: Literal["http", "ws"] = "http"
+    """HTTP stream per sentence, or the stream-input WebSocket (one socket per sentence); see README."""
 
     # --- which engine takes each role ------------------------------------------------------------------
     stt_provider: Literal["auto", "openai", "local", "none"] = "auto"
