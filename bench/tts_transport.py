@@ -19,7 +19,9 @@ Modes:
   latency), every clause fed with ``flush`` as soon as the splitter has it, audio read concurrently.
 
 Columns: first audio after the LLM was asked (p50/p95), the whole reply until its last audio byte (p50/p95),
-CPU milliseconds per reply in this process (SDK or socket, parsing, splitting; the fakes are elsewhere).
+gaps: the silence a caller would hear inside the reply if its audio were played in real time as it arrived
+(p50/p95; the only way a transport's speed is audible after the first audio), CPU milliseconds per reply
+in this process (SDK or socket, parsing, splitting; the fakes are elsewhere).
 Loopback has no round trip, so the handshake a real WebSocket pays per socket (TCP + TLS, ~2–3 RTT) is not
 in these figures; the HTTP client keeps its connections alive.
 """
@@ -65,6 +67,7 @@ class Row:
     mode: str
     first_ms: list[float] = field(default_factory=list)
     whole_ms: list[float] = field(default_factory=list)
+    gaps_ms: list[float] = field(default_factory=list)
     failures: int = 0
     cpu_ms_per_reply: float = 0.0
 
@@ -80,14 +83,26 @@ async def llm_tokens(text: str, first_ms: float, token_ms: float) -> AsyncIterat
 
 @dataclass(slots=True)
 class Clock:
+    """When audio arrived, and the silence a caller would hear between the first and the last byte.
+
+    Playout is simulated in real time (8,000 μ-law bytes a second): a chunk that arrives after everything
+    before it has played leaves a gap, the only way a faster or slower transport is audible mid-reply.
+    """
+
     start: float = field(default_factory=time.perf_counter)
     first: float | None = None
     last: float = 0.0
+    played_until: float = 0.0
+    gaps_s: float = 0.0
 
-    def heard(self) -> None:
+    def heard(self, chunk: bytes) -> None:
         now = time.perf_counter()
         if self.first is None:
-            self.first = now
+            self.first = self.played_until = now
+        elif now > self.played_until:
+            self.gaps_s += now - self.played_until
+            self.played_until = now
+        self.played_until += len(chunk) / 8000
         self.last = now
 
 
@@ -98,8 +113,8 @@ async def per_piece(
     clock = Clock()
 
     async def speak(piece: str) -> None:
-        async for _chunk in tts.synthesize(piece):
-            clock.heard()
+        async for chunk in tts.synthesize(piece):
+            clock.heard(chunk)
 
     async for token in llm_tokens(text, args.llm_ms, args.token_ms):
         for piece in splitter.push(token):
@@ -119,8 +134,8 @@ async def streamed(
 
     async def listen() -> None:
         await opening
-        async for _chunk in reply.audio():
-            clock.heard()
+        async for chunk in reply.audio():
+            clock.heard(chunk)
 
     listener = asyncio.create_task(listen())
     try:
@@ -171,6 +186,7 @@ async def run_mode(
                 continue
             row.first_ms.append((clock.first - clock.start) * 1000)
             row.whole_ms.append((clock.last - clock.start) * 1000)
+            row.gaps_ms.append(clock.gaps_s * 1000)
 
     cpu = time.process_time()
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
@@ -181,14 +197,16 @@ async def run_mode(
 def table(rows: Sequence[Row]) -> str:
     head = (
         f"{'mode':<15}{'replies':>8}{'fail':>6}{'first p50':>11}{'first p95':>11}"
-        f"{'whole p50':>11}{'whole p95':>11}{'CPU ms/reply':>14}"
+        f"{'whole p50':>11}{'whole p95':>11}{'gaps p50':>10}{'gaps p95':>10}{'CPU ms/reply':>14}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         cells = [percentile(v, q) if v else float("nan") for v in (r.first_ms, r.whole_ms) for q in (50, 95)]
+        gaps = [percentile(r.gaps_ms, q) if r.gaps_ms else float("nan") for q in (50, 95)]
         lines.append(
             f"{r.mode:<15}{len(r.first_ms):>8}{r.failures:>6}"
             + "".join(f"{c:>11.0f}" for c in cells)
+            + "".join(f"{g:>10.0f}" for g in gaps)
             + f"{r.cpu_ms_per_reply:>14.2f}"
         )
     return "\n".join(lines)
