@@ -151,6 +151,7 @@ class StreamedReply:
         self._total_due = float("inf")
         self._waiting_since: float | None = None
         self._ended = False
+        self._heard = 0
 
     async def start(self) -> None:
         async with self._opening:
@@ -208,9 +209,14 @@ class StreamedReply:
                 self._timer = None
             chunk, final = _parse(message)
             if chunk:
+                if self._heard == 0 and chunk.startswith(_CONTAINER_MAGIC):
+                    raise ProviderError("tts", "expected raw μ-law, got a file container", retryable=False)
+                self._heard += len(chunk)
                 self._waiting_since = loop.time() if self._ended else None
                 yield chunk
             if final:
+                if not self._heard:
+                    raise ProviderError("tts", "empty audio stream", retryable=True)
                 return
 
     async def aclose(self) -> None:
