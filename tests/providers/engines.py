@@ -13,15 +13,18 @@ from dialogue.llm import LanguageModel
 from dialogue.llm_openai import OpenAILanguageModel
 from dialogue.llm_scripted import ScriptedLanguageModel
 from dialogue.profile import load_profile
+from fakes.server import FakeEndpoints
 from media.speech import SpeechToText, TextToSpeech
 from media.stt_openai import OpenAISpeechToText
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
+from media.tts_elevenlabs_ws import ElevenLabsWebSocketTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
 from media.whisper_models import packaged_installed, packaged_model
+from tests.providers.conftest import ELEVENLABS_KEY
 
 STT_ENGINES = ["openai-fake", "local"]
 LLM_ENGINES = ["openai-fake", "scripted"]
-TTS_ENGINES = ["elevenlabs-fake", "espeak"]
+TTS_ENGINES = ["elevenlabs-fake", "elevenlabs-ws-fake", "espeak"]
 
 
 def packaged_whisper_base(request: pytest.FixtureRequest) -> Path | None:
@@ -63,4 +66,12 @@ def make_tts(name: str, request: pytest.FixtureRequest) -> TextToSpeech:
     if name == "elevenlabs-fake":
         client: AsyncElevenLabs = request.getfixturevalue("elevenlabs_client")
         return ElevenLabsTextToSpeech(client, voice_id="voice-de-1", first_byte_timeout_s=2.0)
+    if name == "elevenlabs-ws-fake":
+        fake: FakeEndpoints = request.getfixturevalue("fake")
+        return ElevenLabsWebSocketTextToSpeech(
+            api_key=ELEVENLABS_KEY,
+            voice_id="voice-de-1",
+            base_url=fake.elevenlabs_base_url,
+            first_byte_timeout_s=2.0,
+        )
     return EspeakTextToSpeech()
