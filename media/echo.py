@@ -20,6 +20,7 @@ rejects echo at the price of needing a caller about as loud as the bot.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,6 +173,14 @@ class EchoGate:
 
 def _db(power: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     return np.asarray(10 * np.log10(np.maximum(power, 1e-9) / 32768.0**2), dtype=np.float64)
+
+
+def pcm16_level_db(pcm: bytes) -> float:
+    """``level_db`` of a PCM16 frame straight from its bytes: one array and a float64 dot per 20 ms frame of
+    every call, instead of an int16 array, its bytes and a float32 copy (the turn detector needs both)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    power = float(samples @ samples) / max(len(samples), 1)
+    return 10 * math.log10(max(power, 1e-9) / 32768.0**2)
 
 
 def level_db(samples: npt.NDArray[np.float32]) -> float:
