@@ -84,15 +84,14 @@ def _pg_transactions(server: PostgresServer, database: str) -> int:
 
 
 @contextlib.contextmanager
-def _fakes(env: dict[str, str], placement: Placement) -> Iterator[str]:
+def _fakes(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     port = _free_port()
     cmd = _voicebot("fakes", "--port", str(port), "--stt-ms", str(STT_MS), "--llm-ms", str(LLM_MS))
     cmd += ["--tts-ms", str(TTS_MS), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    placement.pin_load(proc.pid)
     try:
         _wait_ready(f"http://127.0.0.1:{port}/health", proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -112,6 +111,7 @@ def run_row(
     work: Path,
     pg: PostgresServer,
     placement: Placement,
+    fakes_pid: int,
 ) -> dict[str, Any]:
     port = _free_port()
     total = calls * workers
@@ -129,6 +129,7 @@ def run_row(
     )
     pinned = placement if workers == 1 else Placement()  # N workers get every core, shared with the load
     pinned.pin_server(server.pid)  # before it starts threads: they inherit the mask
+    os.sched_setaffinity(fakes_pid, pinned.load or os.sched_getaffinity(0))
     try:
         _wait_ready(f"http://127.0.0.1:{port}/health", server)
         pids = [server.pid, *_children(server.pid)]
@@ -140,7 +141,7 @@ def run_row(
         sim = _voicebot("simulate", "--url", f"http://127.0.0.1:{port}", "--calls", str(total), "--quiet")
         sim += ["--scenario", mix, "--ramp-up", str(ramp), "--duration", str(seconds), "--json", str(out)]
         proc = subprocess.Popen(sim, stdout=subprocess.DEVNULL, env=env)
-        placement.pin_load(proc.pid)
+        pinned.pin_load(proc.pid)
         # The steady part: every call placed, none hung up yet. Its CPU share is the server's load at `total`.
         _sleep_until(t0 + ramp + 2)
         steady_cpu, steady_t = _cpu(pids), time.monotonic()
@@ -247,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME", "LANG", "TMPDIR")
         }
         url = create_database(pg, DB)
-        with _fakes(env, placement) as fakes_url:
+        with _fakes(env) as (fakes_url, fakes_pid):
             env |= {
                 "OPENAI_API_KEY": "sk-bench",
                 "OPENAI_BASE_URL": f"{fakes_url}/v1",
@@ -263,7 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             for mix in args.mixes.split(","):
                 for workers in (int(w) for w in args.workers.split(",")):
-                    row = run_row(workers, mix, args.calls, args.seconds, args.ramp, env, work, pg, placement)
+                    row = run_row(
+                        workers, mix, args.calls, args.seconds, args.ramp, env, work, pg, placement, fakes_pid
+                    )
                     rows.append(row)
                     print(
                         f"{workers} × {args.calls} {mix}: server CPU {row['server_cpu']:.0f} %, "
@@ -274,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"providers (fakes): STT {STT_MS} ms, LLM first token {LLM_MS} ms, TTS first byte {TTS_MS} ms")
     print("state: Redis (tokens, live calls, console events), PostgreSQL (call records)")
-    print(f"placement: 1 worker: {placement.describe()}; more workers: every CPU, shared with the load")
+    print(f"placement: 1 worker: {placement.describe()}; more workers: every process on every CPU")
     print(table(rows))
     print(LEGEND)
     if args.json is not None:
