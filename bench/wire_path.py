@@ -25,7 +25,8 @@ from bench.run import machine
 from media import twilio_protocol
 from media.codec import ulaw_to_array, ulaw_to_pcm16
 from media.echo import level_db, pcm16_level_db
-from media.twilio_protocol import media_message, parse_inbound
+from media.twilio_outbound import media_message
+from media.twilio_protocol import parse_inbound
 
 INBOUND_PER_S_AT_200 = 200 * 50
 OUTBOUND_PER_S_AT_200 = 200 * 10

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from media.errors import ProtocolError
-from media.twilio_protocol import clear_message, mark_message, media_message
+from media.twilio_outbound import clear_message, mark_message, media_message
 
 log = structlog.get_logger()
 
