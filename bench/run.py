@@ -7,8 +7,9 @@ Run from the repository root: ``python -m bench.run`` (``--help`` for options; `
    TTS first byte 150 ms;
 2. starts ``voicebot serve`` (a process) with default settings against them (``PUBLIC_URL`` on loopback,
    ``MAX_CONCURRENT_CALLS`` above the highest level, ``DATA_DIR`` in a temporary directory);
-3. for each level runs ``voicebot simulate --scenario bargein`` (one process, two from 100 calls up) with
-   that many concurrent calls, sampling the server's CPU and RSS from ``/proc/<pid>`` every 0.5 s;
+3. for each level runs ``voicebot simulate --scenario bargein`` (``--scenario turns``: the talk-heavy mix;
+   one process, two from 100 calls up) with that many concurrent calls, sampling the server's CPU and RSS
+   from ``/proc/<pid>`` every 0.5 s, and counting budget expiries and fallbacks in the server's log;
 4. prints one table; then places short calls one after another and compares RSS after the first 100 with
    RSS at the end.
 
@@ -50,6 +51,7 @@ from bench.processes import (
     rss_mib,
     services,
 )
+from bench.server_log import count_trouble, log_size
 from simulator.report import percentile
 
 
@@ -98,19 +100,32 @@ class Level:
 
 
 def run_level(
-    svc: Services, n: int, *, seconds: float, ramp_s: float, idle_rss: float, sim_procs: int, work: Path
+    svc: Services,
+    n: int,
+    *,
+    seconds: float,
+    ramp_s: float,
+    idle_rss: float,
+    sim_procs: int,
+    work: Path,
+    scenario: str = "bargein",
 ) -> Level:
     procs = min(n, sim_procs)
     shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     outs = [work / f"level{n}-{i}.json" for i in range(procs)]
-    extra = ["--scenario", "bargein", "--ramp-up", str(ramp_s), "--duration", str(seconds)]
+    extra = ["--scenario", scenario, "--ramp-up", str(ramp_s), "--duration", str(seconds)]
     sampler = Sampler(svc.server.pid, svc.fakes.pid)
+    server_log = work / "server.log"
+    log_start = log_size(server_log)
     with sampler.running():
         t0 = time.monotonic()
         sims = [simulate(svc, out, calls=k, extra=extra) for k, out in zip(shares, outs, strict=True)]
         sampler.sims = [p.pid for p in sims]
         codes = [p.wait(timeout=ramp_s + seconds + 120) for p in sims]
     calls, summaries = _load_calls(outs)
+    whole = sampler.samples[-1].server_cpu - sampler.samples[0].server_cpu if sampler.samples else 0.0
+    call_s = sum(float(c["duration_s"]) for c in calls)
+    trouble = count_trouble(server_log, log_start)
     window = [s for s in sampler.samples if t0 + ramp_s + 2 <= s.at <= t0 + ramp_s + seconds - 1]
     if len(window) < 2:
         window = sampler.samples
@@ -143,6 +158,10 @@ def run_level(
         "simulator_frame_lag_p99_ms": max((s["frame_lag_ms"]["p99"] or 0) for s in summaries),
         "machine_busy_percent": busy,
         "underruns": sum(len(c["underrun_ms"]) for c in calls),
+        "bot_underruns": trouble.underruns,
+        "budget_expiries": trouble.budget_expiries,
+        "fallbacks": trouble.fallbacks,
+        "cpu_ms_per_call_s": whole * 1000 / call_s if call_s else None,
         "underrun_ms": sum(_flat(calls, "underrun_ms")),
         "protocol_errors": sum(len(c["protocol_errors"]) for c in calls),
         "missing": sum(len(c["missing"]) for c in calls),
@@ -158,8 +177,9 @@ def _f(value: float | None, fmt: str = ".0f") -> str:
 def table(levels: Sequence[Level]) -> str:
     head = (
         f"{'calls':>5} {'turns':>5} | {'latency p50/p95/max ms':>22} | {'overhead p50/p95':>16} | "
-        f"{'barge-in p50/p95':>16} | {'CPU%/call':>9} {'RSS MiB/call':>12} | {'underruns':>9} "
-        f"{'proto err':>9} {'failed':>6} | {'sim CPU%':>8} {'lag p99':>7} {'machine%':>8}"
+        f"{'barge-in p50/p95':>16} | {'CPU%':>4} {'CPU%/call':>9} {'ms/call-s':>9} {'RSS MiB/call':>12} | "
+        f"{'underruns':>9} {'budget':>6} {'fallback':>8} {'proto err':>9} {'failed':>6} | "
+        f"{'sim CPU%':>8} {'lag p99':>7} {'machine%':>8}"
     )
     rows = [head, "-" * len(head)]
     for lv in levels:
@@ -169,8 +189,10 @@ def table(levels: Sequence[Level]) -> str:
             f"{_f(f['latency_p50']):>6} / {_f(f['latency_p95']):>5} / {_f(f['latency_max']):>5} | "
             f"{_f(f['overhead_p50']):>7} / {_f(f['overhead_p95']):>6} | "
             f"{_f(f['barge_in_p50']):>7} / {_f(f['barge_in_p95']):>6} | "
-            f"{f['server_cpu_percent_per_call']:>9.2f} {f['rss_per_call_mib']:>12.2f} | "
-            f"{f['underruns']:>9} {f['protocol_errors']:>9} {f['failed']:>6} | "
+            f"{f['server_cpu_percent']:>4.0f} {f['server_cpu_percent_per_call']:>9.2f} "
+            f"{_f(f['cpu_ms_per_call_s'], '.2f'):>9} {f['rss_per_call_mib']:>12.2f} | "
+            f"{f['underruns']:>9} {f['budget_expiries']:>6} {f['fallbacks']:>8} {f['protocol_errors']:>9} "
+            f"{f['failed']:>6} | "
             f"{f['simulator_cpu_percent']:>8.0f} {_f(f['simulator_frame_lag_p99_ms']):>7} "
             f"{f['machine_busy_percent']:>8.0f}"
         )
@@ -231,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Server on CPU 0, fakes and simulators on the rest (default when there are ≥ 2 CPUs).",
     )
     parser.add_argument("--json", type=Path, default=None, help="Write every figure here too.")
+    parser.add_argument(
+        "--scenario", default="bargein", help="Call mix: bargein (every other reply cut), turns (talk-heavy)."
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     placement = Placement.split() if args.pin else Placement()
@@ -265,13 +290,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     idle_rss=idle_rss,
                     sim_procs=procs,
                     work=work,
+                    scenario=args.scenario,
                 )
                 results.append(level)
                 f = level.figures
                 print(
                     f"level {n}: {f['turns']} turns, overhead p95 {_f(f['overhead_p95'])} ms, barge-in p95 "
-                    f"{_f(f['barge_in_p95'])} ms, server CPU {f['server_cpu_percent']:.0f} %, underruns "
-                    f"{f['underruns']}, failed {f['failed']}",
+                    f"{_f(f['barge_in_p95'])} ms, server CPU {f['server_cpu_percent']:.0f} %, "
+                    f"{_f(f['cpu_ms_per_call_s'], '.2f')} CPU ms per call-second, underruns {f['underruns']} "
+                    f"(bot {f['bot_underruns']}), budget expiries {f['budget_expiries']}, fallbacks "
+                    f"{f['fallbacks']}, failed {f['failed']}",
                     file=sys.stderr,
                     flush=True,
                 )

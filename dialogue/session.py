@@ -82,6 +82,7 @@ class CallSession:
             echo_slack_s=config.echo_slack_s,
             recorder=recorder,
             on_sent=self.detector.play_reference,
+            on_underrun=self._underrun,
         )
         self.conversation = Conversation(deps.system_prompt, token_budget=config.history_token_budget)
         self.lines = ScriptedLines(
@@ -224,6 +225,10 @@ class CallSession:
 
     def emit(self, event: CallEvent) -> None:
         self._sink.publish(event)
+
+    def _underrun(self, dry_s: float) -> None:
+        """The caller heard the bot stutter: a wire-level fact for the console and ``/metrics``."""
+        self.emit(ProtocolEvent(call_sid=self.call_sid, name="underrun", detail=f"{dry_s * 1000:.0f} ms"))
 
     def provider_failed(self, stage: str, exc: ProviderError) -> bool:
         self._failures += 1

@@ -31,10 +31,11 @@ class BotVoice:
         echo_slack_s: float,
         recorder: Recorder | None,
         on_sent: Callable[[bytes], None],
+        on_underrun: Callable[[float], None] | None = None,
     ) -> None:
         self._recorder = recorder
         self._on_sent_ref = on_sent
-        self.playout = Playout(transport, lead_ms=lead_ms, on_sent=self._sent)
+        self.playout = Playout(transport, lead_ms=lead_ms, on_sent=self._sent, on_underrun=on_underrun)
         self.tracker = PlaybackTracker()
         self.speaker = Speaker(
             self.playout,

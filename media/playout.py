@@ -19,6 +19,8 @@ import structlog
 from media.transport import CallTransport
 
 BYTES_PER_SECOND = 8000
+UNDERRUN_MIN_S = 0.02
+"""A far end dry for less than one 20 ms frame is jitter, not silence a caller hears."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +56,14 @@ class Playout:
         lead_ms: int = 200,
         chunk_ms: int = 100,
         on_sent: Callable[[bytes], None] | None = None,
+        on_underrun: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._lead = lead_ms / 1000
         self._chunk = max(20, chunk_ms) * BYTES_PER_SECOND // 1000
         self._on_sent = on_sent
+        self._on_underrun = on_underrun
         self._clock = clock
         self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
@@ -68,6 +72,12 @@ class Playout:
         self._t_end = 0.0
         self.bytes_sent = 0
         self._queued_audio = 0
+        self.underruns = 0
+        """Times the far end ran dry mid-reply (see ``_check_dry``): what the caller hears as a stutter."""
+        self._last_sent: _Item | None = None
+        self._last_mark = ""
+        self._gap_after_mark = 0.0
+        self._held = False
         self._log = structlog.get_logger()
 
     # --- control (synchronous, called from state-machine effects) ------------------------------------------
@@ -93,6 +103,7 @@ class Playout:
 
     def pause(self) -> None:
         self._paused = True
+        self._held = True
 
     def resume(self) -> None:
         self._paused = False
@@ -159,6 +170,7 @@ class Playout:
             head = self._queue[0]
             if isinstance(head, bytes):
                 now = self._clock()
+                self._check_dry(now - self._t_end)
                 self._t_end = max(self._t_end, now)
                 ahead = self._t_end - now
                 if ahead > self._lead:
@@ -169,16 +181,52 @@ class Playout:
                 await self._transport.send_audio(head)
                 self._t_end += len(head) / BYTES_PER_SECOND
                 self.bytes_sent += len(head)
+                self._last_sent = head
                 if self._on_sent is not None:
                     self._on_sent(head)
             else:
                 self._queue.popleft()
                 if isinstance(head, _Mark):
+                    self._mark_sent(head.name)
                     await self._transport.send_mark(head.name)
                 elif isinstance(head, _Call):
                     head.fn()
                 else:
+                    self._last_sent, self._last_mark, self._gap_after_mark = _CLEAR, "", 0.0
                     await self._transport.clear()
+
+    # --- underruns (seen on our own clock: the far end plays exactly what we sent, in real time) ----------
+    def _check_dry(self, dry_s: float) -> None:
+        """Before sending audio: did the far end run out while this reply was still going?
+
+        Inside one segment (audio right after audio) any gap is an underrun. After a mark, the gap counts
+        only if the next mark belongs to the same reply (``<tag>-<n>``), decided in ``_mark_sent``. A pause
+        (the bot holding its voice for a possible barge-in) makes the gap deliberate.
+        """
+        held, self._held = self._held, False
+        if dry_s < UNDERRUN_MIN_S or held:
+            return
+        if isinstance(self._last_sent, bytes):
+            self._underrun(dry_s)
+        elif isinstance(self._last_sent, _Mark):
+            self._gap_after_mark = dry_s
+
+    def _mark_sent(self, name: str) -> None:
+        gap, self._gap_after_mark = self._gap_after_mark, 0.0
+        if gap and self._last_mark and _reply_of(self._last_mark) == _reply_of(name):
+            self._underrun(gap)
+        self._last_sent, self._last_mark = _Mark(name), name
+
+    def _underrun(self, dry_s: float) -> None:
+        self.underruns += 1
+        self._log.warning("playout_underrun", dry_ms=round(dry_s * 1000))
+        if self._on_underrun is not None:
+            self._on_underrun(dry_s)
+
+
+def _reply_of(mark: str) -> str:
+    head, sep, _tail = mark.rpartition("-")
+    return head if sep and head else mark
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -26,10 +26,8 @@ import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from media.codec import FRAME_BYTES, FRAME_MS, ulaw_to_array
-from media.echo import EchoConfig, EchoGate, level_db
+from media.codec import FRAME_BYTES, FRAME_MS, ulaw_to_pcm16
+from media.echo import EchoConfig, EchoGate, pcm16_level_db
 from media.endpointing import Completion, Verdict
 from media.errors import ConfigError
 from media.speech import Utterance
@@ -260,9 +258,8 @@ class TurnDetector:
         self._pause_eot = None
 
     def _frame(self, ulaw: bytes, events: list[TurnEvent]) -> None:
-        samples = ulaw_to_array(ulaw)
-        pcm = samples.tobytes()
-        level = level_db(samples.astype(np.float32))
+        pcm = ulaw_to_pcm16(ulaw)
+        level = pcm16_level_db(pcm)
         idx = self._count
         self._count += 1
         self._history.append(pcm)

@@ -8,18 +8,23 @@ can count, while the call goes on.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
+
+import msgspec
 
 from media.errors import ProtocolError
 from media.transport import StreamStart
 
 MAX_MESSAGE_CHARS = 64 * 1024
 """Twilio's inbound frames are ~300 characters; anything this large is not Twilio and not worth parsing."""
+
+
+_DECODE: Final = msgspec.json.Decoder()
+"""Every inbound frame is decoded here, 50 times a second per call: msgspec's C decoder takes a quarter of
+``json.loads``'s time on Twilio's ~300-character media messages, and yields the same plain dicts."""
 
 
 class MalformedMessage(ProtocolError):
@@ -115,12 +120,56 @@ InboundMessage = Connected | Start | Media | Dtmf | Mark | Stop | UnknownEvent
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 
+class _MediaBody(msgspec.Struct):
+    payload: bytes  # msgspec decodes base64 itself
+    track: str = "inbound"
+    chunk: str | int = 0
+    timestamp: str | int = 0
+
+
+class _MediaFrame(msgspec.Struct):
+    event: str
+    sequenceNumber: str | int  # Twilio's field names
+    streamSid: str
+    media: _MediaBody
+
+
+_MEDIA_DECODE: Final = msgspec.json.Decoder(_MediaFrame)
+
+
+def _fast_media(text: str) -> Media | None:
+    """The common case in one C pass: a well-formed media frame, straight into its fields. Anything else
+    (another event, a missing or odd field, bad base64) returns None and takes the general path, which
+    says exactly what is wrong."""
+    try:
+        frame = _MEDIA_DECODE.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    body = frame.media
+    if frame.event != "media" or not frame.streamSid:
+        return None
+    try:
+        return Media(
+            sequence=_int(frame.sequenceNumber, "sequenceNumber"),
+            stream_sid=frame.streamSid,
+            track=body.track or "inbound",
+            chunk=_int(body.chunk, "media.chunk"),
+            timestamp_ms=_int(body.timestamp, "media.timestamp"),
+            payload=body.payload,
+        )
+    except MalformedMessage:
+        return None
+
+
 def parse_inbound(text: str) -> InboundMessage:
     """One text frame from Twilio → a typed message; raises ``MalformedMessage`` saying why not."""
     if len(text) > MAX_MESSAGE_CHARS:
         raise MalformedMessage("oversized", f"{len(text)} characters, limit {MAX_MESSAGE_CHARS}")
+    media = _fast_media(text)
+    if media is not None:
+        return media
     try:
-        data = json.loads(text)
+        data = _DECODE.decode(text)
     except (ValueError, RecursionError) as exc:
         raise MalformedMessage("bad_json", str(exc)[:80]) from None
     if not isinstance(data, dict):
@@ -260,24 +309,3 @@ def _seq(d: Mapping[str, Any]) -> int:
     if "sequenceNumber" not in d:
         raise MalformedMessage("missing_field", "sequenceNumber missing")
     return _int(d["sequenceNumber"], "sequenceNumber")
-
-
-# --- outbound (bot → Twilio) ------------------------------------------------------------------------------
-
-
-def _dump(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-
-
-def media_message(stream_sid: str, ulaw: bytes) -> str:
-    """Raw μ-law, base64; no ``track`` and no ``chunk`` (Twilio ignores both on outbound media)."""
-    payload = base64.b64encode(ulaw).decode("ascii")
-    return _dump({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
-
-
-def mark_message(stream_sid: str, name: str) -> str:
-    return _dump({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
-
-
-def clear_message(stream_sid: str) -> str:
-    return _dump({"event": "clear", "streamSid": stream_sid})

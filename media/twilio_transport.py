@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from media.errors import ProtocolError
-from media.twilio_protocol import clear_message, mark_message, media_message
+from media.twilio_outbound import clear_message, mark_message, media_message
 
 log = structlog.get_logger()
 
@@ -53,6 +53,7 @@ class TwilioTransport:
         close_stream: CloseStream,
         *,
         chunk_bytes: int = CHUNK_BYTES,
+        on_first_audio: Callable[[], None] | None = None,
     ) -> None:
         if chunk_bytes < 1:
             raise ValueError("chunk_bytes must be positive")
@@ -61,6 +62,8 @@ class TwilioTransport:
         self._close_stream = close_stream
         self._chunk = chunk_bytes
         self._closed = False
+        self._on_first_audio = on_first_audio
+        """Called once, after the stream's first audio went out (the greeting: ``/metrics`` times it)."""
         self.stats = TransportStats()
 
     @property
@@ -79,6 +82,9 @@ class TwilioTransport:
                 return
             self.stats.media_messages += 1
             self.stats.bytes_sent += len(piece)
+            if self._on_first_audio is not None:
+                first, self._on_first_audio = self._on_first_audio, None
+                first()
 
     async def send_mark(self, name: str) -> None:
         if await self._send(mark_message(self.stream_sid, name)):

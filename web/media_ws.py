@@ -8,6 +8,7 @@ counted by reason, the first of each reason is logged, and the loop reads on.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from typing import Any
 
@@ -33,6 +34,7 @@ from web.calls import LiveCall, TwilioEdge
 from web.context import AppContext
 from web.drain import drain_of
 from web.fleet import FleetCall
+from web.metrics import Metrics
 from web.security import SIGNATURE_HEADER
 from web.twilio_routes import MEDIA_PATH
 
@@ -157,7 +159,11 @@ class MediaStream:
             return True
         self._registered = True
         self._start = start
-        self._transport = TwilioTransport(start.stream_sid, self._send_text, self._close)
+        metrics = Metrics.of(self._ctx)
+        greeted = None if metrics is None else functools.partial(metrics.greeting_started, start.call_sid)
+        self._transport = TwilioTransport(
+            start.stream_sid, self._send_text, self._close, on_first_audio=greeted
+        )
         control = self._edge.call_control(self._close)
         stream_start = start.to_stream_start()
         self._handler = live.handler = factory(self._transport, control, stream_start)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import time
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 from litestar import Request, get
@@ -20,12 +22,28 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from console.auth import Access
-from dialogue.events import CallEnded, CallError, CallEvent, CallStarted, StateChanged, TurnLatency
+from dialogue.events import (
+    CallEnded,
+    CallError,
+    CallEvent,
+    CallStarted,
+    ProtocolEvent,
+    StateChanged,
+    TurnDecision,
+    TurnLatency,
+)
 from web.console_routes import console_access
 from web.context import AppContext
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0)
 LAG_INTERVAL_S = 0.5
+END_OF_TURN_BUCKETS_S = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
+GREETING_BUCKETS_S = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0)
+MAX_RINGING = 10_000
+"""Answered ``/voice`` requests waiting for their stream; beyond this the oldest are forgotten (a call whose
+stream never came, or came to another instance, must not grow this process)."""
+BUDGET_WORDS = ("budget", "timed out", "within", "stalled")
+"""How ``media.budget`` words an expired budget (``no answer within``, ``nothing within``, ``stalled``)."""
 
 
 class Metrics:
@@ -60,7 +78,42 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
             registry=r,
         )
+        self.end_of_turn = Histogram(
+            "voicebot_end_of_turn_delay_seconds",
+            "Silence after the caller's last word until the bot took the turn as over (stream time)",
+            buckets=END_OF_TURN_BUCKETS_S,
+            registry=r,
+        )
+        self.first_greeting = Histogram(
+            "voicebot_first_greeting_seconds",
+            "From answering /voice to the greeting's first audio on the media stream (same instance only)",
+            buckets=GREETING_BUCKETS_S,
+            registry=r,
+        )
+        self.underruns = Counter(
+            "voicebot_audio_underruns", "Times the caller's playback ran dry mid-reply", registry=r
+        )
+        self._ringing: OrderedDict[str, float] = OrderedDict()
         self._lag_task: asyncio.Task[None] | None = None
+
+    # --- the greeting's clock: started by /voice, stopped by the stream's first audio ---------------------
+    def call_answered(self, call_sid: str, at: float | None = None) -> None:
+        self._ringing[call_sid] = time.monotonic() if at is None else at
+        while len(self._ringing) > MAX_RINGING:
+            self._ringing.popitem(last=False)
+
+    def greeting_started(self, call_sid: str, at: float | None = None) -> None:
+        answered = self._ringing.pop(call_sid, None)
+        if answered is not None:
+            self.first_greeting.observe(max(0.0, (time.monotonic() if at is None else at) - answered))
+
+    def forget(self, call_sid: str) -> None:
+        self._ringing.pop(call_sid, None)
+
+    @classmethod
+    def of(cls, ctx: AppContext) -> Metrics | None:
+        found = ctx.extras.get(cls.EXTRAS_KEY)
+        return found if isinstance(found, Metrics) else None
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -109,14 +162,22 @@ class MetricsSink:
                 m.barge_ins.inc()
             elif event.trigger == "false_barge_in":
                 m.false_barge_ins.inc()
+        elif isinstance(event, TurnDecision):
+            if event.ended and event.waited_ms is not None:
+                m.end_of_turn.observe(event.waited_ms / 1000.0)
+        elif isinstance(event, ProtocolEvent):
+            if event.name == "underrun":
+                m.underruns.inc()
         elif isinstance(event, CallError):
-            kind = "timeout" if "budget" in event.detail or "timed out" in event.detail.lower() else "error"
+            detail = event.detail.lower()
+            kind = "timeout" if any(word in detail for word in BUDGET_WORDS) else "error"
             m.provider_errors.labels(event.stage, kind).inc()
             if event.stage in ("stt", "llm", "tts"):
                 m.fallbacks.labels(event.stage).inc()
         elif isinstance(event, CallStarted):
             m.live_calls.inc()
         elif isinstance(event, CallEnded):
+            m.forget(event.call_sid)
             m.live_calls.dec()
             m.calls.labels(event.reason or "unknown").inc()
 
@@ -141,8 +202,8 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     if not _authorized(request, ctx.settings.metrics_token.get_secret_value()):
         denied = b"login or bearer token required"
         return Response(denied, status_code=HTTP_401_UNAUTHORIZED, media_type="text/plain")
-    found = ctx.extras.get(Metrics.EXTRAS_KEY)
-    body = found.render() if isinstance(found, Metrics) else b""
+    found = Metrics.of(ctx)
+    body = found.render() if found is not None else b""
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -22,6 +22,7 @@ from web.context import AppContext
 from web.drain import draining
 from web.fleet import STATE_ERRORS
 from web.logging import mask_phone
+from web.metrics import Metrics
 from web.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from web.stt_prewarm import SttPrewarm
 
@@ -144,6 +145,9 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
     stream.parameter(name="called", value=called)
     stream.parameter(name="token", value=token)
     log.info("call_incoming", call_sid=call_sid, caller=mask_phone(caller), called=mask_phone(called))
+    metrics = Metrics.of(ctx)
+    if metrics is not None:
+        metrics.call_answered(call_sid)  # the first-greeting clock starts when Twilio gets the TwiML
     return _twiml(resp)
 
 

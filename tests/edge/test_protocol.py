@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from media.twilio_outbound import clear_message, mark_message, media_message
 from media.twilio_protocol import (
     MAX_MESSAGE_CHARS,
     Connected,
@@ -17,9 +18,6 @@ from media.twilio_protocol import (
     Start,
     Stop,
     UnknownEvent,
-    clear_message,
-    mark_message,
-    media_message,
     parse_inbound,
 )
 from simulator import wire
