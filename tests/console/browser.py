@@ -9,29 +9,23 @@ import contextlib
 import os
 import socket
 import sys
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from fakes.server import FakeEndpoints
-from media.codec import ulaw_to_array
 from tests.support.audio import german_speech_ulaw, silence_ulaw
+from web.chromium import CHROMIUM
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# Re-exported: the browser tests import them from here.
+from web.chromium import RECORD_STATES as RECORD_STATES
+from web.chromium import launch as launch
+from web.chromium import write_microphone_wav as write_microphone_wav
+
 PASSWORD = "console-e2e-password"
 _ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = _ROOT / os.environ.get("VOICEBOT_SCREENSHOTS", "tests/artifacts/screenshots")
@@ -44,19 +38,6 @@ def require_chromium() -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
 
 
-async def launch(pw: Playwright, *, microphone_wav: Path | None = None) -> Browser:
-    """Chromium by path, never a downloaded one; a WAV file stands in for the microphone when given."""
-    args = list(CHROMIUM_ARGS)
-    if microphone_wav is not None:
-        args += [
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
-            "--autoplay-policy=no-user-gesture-required",
-        ]
-    return await pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
-
-
 def write_caller_wav(path: Path, text: str, *, lead_ms: int, tail_ms: int = 4000) -> Path:
     """The caller as Chromium's fake microphone plays it: silence while the greeting runs, then ``text``.
 
@@ -64,19 +45,6 @@ def write_caller_wav(path: Path, text: str, *, lead_ms: int, tail_ms: int = 4000
     """
     ulaw = silence_ulaw(lead_ms) + german_speech_ulaw(text, level_db=-16.0) + silence_ulaw(tail_ms)
     return write_microphone_wav(path, ulaw)
-
-
-def write_microphone_wav(path: Path, ulaw: bytes) -> Path:
-    """8 kHz μ-law as the 48 kHz 16-bit mono WAV Chromium's fake microphone plays."""
-    narrow = ulaw_to_array(ulaw).astype(np.float64)
-    t = np.arange(len(narrow) * 6) / 6.0
-    wide = np.interp(t, np.arange(len(narrow)), narrow).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(wide.tobytes())
-    return path
 
 
 def free_port() -> int:
@@ -158,21 +126,6 @@ async def logged_in(browser: Browser, bot: Bot) -> tuple[BrowserContext, Page]:
 async def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-
-
-RECORD_STATES = """
-() => {
-  window.__states = [];
-  const note = () => {
-    const badge = document.getElementById('state-badge');
-    const state = badge && badge.dataset.state;
-    if (state && window.__states[window.__states.length - 1] !== state) window.__states.push(state);
-  };
-  note();
-  new MutationObserver(note).observe(document.getElementById('state'), {childList: true, subtree: true});
-}
-"""
-"""Every state the badge shows, in order, however briefly: the page swaps it on each state change."""
 
 
 async def wait_js(page: Page, predicate: str, timeout_s: float = 10.0) -> object:
