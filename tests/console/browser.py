@@ -28,6 +28,7 @@ from web.chromium import write_microphone_wav as write_microphone_wav
 
 PASSWORD = "console-e2e-password"
 BOT_START_S = 60.0
+PORT_ATTEMPTS = 3
 _ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = _ROOT / os.environ.get("VOICEBOT_SCREENSHOTS", "tests/artifacts/screenshots")
 """Where the page screenshots go: ignored by git unless ``VOICEBOT_SCREENSHOTS=docs/screenshots`` refreshes
@@ -64,13 +65,14 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncIterator[Bot]:
-    """``voicebot serve`` in its own process, its cloud providers pointed at the in-test fakes."""
-    port = free_port()
+    """``voicebot serve`` in its own process, its cloud providers pointed at the in-test fakes.
+
+    The port comes from ``free_port``, so another process may take it before the bot binds it; a bot that
+    exits saying so is started again on another port."""
     log_path = tmp / "bot.log"
     environment = {
         **os.environ,
         "HOST": "127.0.0.1",
-        "PORT": str(port),
         "DATA_DIR": str(tmp / "data"),
         "CONSOLE_PASSWORD": PASSWORD,
         "OPENAI_API_KEY": "sk-fake",
@@ -80,9 +82,26 @@ async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncItera
         "LOG_FORMAT": "json",
         **env,
     }
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        proc = await _start_bot(tmp, {**environment, "PORT": str(port)}, log_path)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            if await _ready(proc, base):
+                yield Bot(base, tmp / "data", log_path)
+                return
+            log = log_path.read_text()
+            if "address already in use" not in log.lower():
+                raise RuntimeError(f"bot exited: {log[-2000:]}")
+        finally:
+            await _stop(proc)
+    raise RuntimeError(f"bot: {PORT_ATTEMPTS} free ports were taken before it could bind them")
+
+
+async def _start_bot(tmp: Path, environment: dict[str, str], log_path: Path) -> asyncio.subprocess.Process:
     voicebot = Path(sys.executable).with_name("voicebot")
     with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             str(voicebot),
             "--env-file",
             str(tmp / "none.env"),
@@ -91,31 +110,33 @@ async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncItera
             stderr=log,
             env=environment,
         )
-        base = f"http://127.0.0.1:{port}"
+
+
+async def _ready(proc: asyncio.subprocess.Process, base: str) -> bool:
+    """True once /health answers, False if the bot exited first. uvicorn logs nothing at start (log level
+    warning), so /health is the ready signal; the bound only catches a bot that never comes up (a loaded
+    machine may take 20 s to import it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BOT_START_S
+    async with httpx.AsyncClient() as client:
+        while proc.returncode is None:
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(f"{base}/health")).status_code == 200:
+                    return True
+            if loop.time() > deadline:
+                raise RuntimeError(f"bot did not start within {BOT_START_S:.0f} s")
+            await asyncio.sleep(0.05)
+    return False
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
         try:
-            # uvicorn logs nothing at start (log level warning): /health answering is the ready signal.
-            # The bound only catches a bot that never comes up; a loaded machine may take 20 s to import.
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + BOT_START_S
-            async with httpx.AsyncClient() as client:
-                while True:
-                    if proc.returncode is not None:
-                        raise RuntimeError(f"bot exited: {log_path.read_text()[-2000:]}")
-                    with contextlib.suppress(httpx.TransportError):
-                        if (await client.get(f"{base}/health")).status_code == 200:
-                            break
-                    if loop.time() > deadline:
-                        raise RuntimeError(f"bot did not start within {BOT_START_S:.0f} s")
-                    await asyncio.sleep(0.05)
-            yield Bot(base, tmp / "data", log_path)
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 10)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 async def logged_in(browser: Browser, bot: Bot) -> tuple[BrowserContext, Page]:

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import pytest
 
@@ -79,7 +79,7 @@ def start_logged(
     command: Callable[[int], list[str]],
     ready: str,
     *,
-    stream: str = "stderr",
+    stream: Literal["stdout", "stderr"] = "stderr",
 ) -> tuple[subprocess.Popen[bytes], int, LogWatch]:
     """Starts ``command(port)`` on a free port and returns once the server logged ``ready``. The server's
     log goes to ``stream`` (stdout or stderr); the other one is discarded."""
