@@ -67,6 +67,10 @@ class Verdict:
 _DATE_PREPOSITIONS: Final = word_set("am vom zum bis ab seit den dem der ist")
 _SHORT_ANSWER_EXTRA: Final = word_set("schön vielen dank das wars war alles")
 _PHONE: Final = "phone number"
+_IDENTIFIERS: Final = frozenset(
+    {"customer number", "contract number", "meter number", "invoice number", "account number"}
+)
+"""Numbers that identify something and are never only a few digits (unlike a meter reading)."""
 _COPULA: Final = word_set("ist sind bin bist seid war waren wäre wären")
 """Copula + particle closes a clause ("Der Strom ist weg"); "habe"/"möchte" + "zu" leaves it open."""
 
@@ -82,6 +86,10 @@ class JudgeConfig:
     contract number formats here; a cue without a length is judged ``unsure`` once digits arrive."""
     phone_min_digits: int = 10
     """German phone numbers with area code have 10-12 digits: fewer is an open dictation."""
+    identifier_min_digits: int = 6
+    """A customer, contract, meter, invoice or account number of unknown length: fewer digits than this is
+    an open dictation. Callers read such numbers in groups with a second's pause between them, and ending
+    the turn inside the number cuts them off, while holding a finished one costs under a second."""
 
 
 DEFAULT_JUDGE: Final = JudgeConfig()
@@ -177,6 +185,8 @@ def _dictation(tokens: list[str], config: JudgeConfig) -> Verdict | None:
         return Verdict(Completion.COMPLETE, f"{what} complete: {digits} digits")
     if what == _PHONE and digits < config.phone_min_digits:
         return Verdict(Completion.INCOMPLETE, f"open {what} dictation: {digits} digits")
+    if what in _IDENTIFIERS and digits < config.identifier_min_digits:
+        return Verdict(Completion.INCOMPLETE, f"open {what} dictation: {digits} digits, length unknown")
     return Verdict(Completion.UNSURE, f"{what} dictation of {digits} digits, length unknown")
 
 

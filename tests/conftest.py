@@ -6,6 +6,9 @@ import logging
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
+# A test that hangs past pytest-timeout's failure ends the run loudly instead of stalling it.
+pytest_plugins = ("tests.support.watchdog",)
+
 
 # Real servers, once per session (tests/support/servers.py); imported here so every package can use them.
 import uuid  # noqa: E402

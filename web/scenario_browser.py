@@ -14,45 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from simulator.caller_audio import load_wav, speech_ulaw
 from simulator.scenario_checks import Check
 from simulator.scenario_spec import Scenario, ScenarioError
+from web.chromium import RECORD_STATES, launch, write_microphone_wav
 from web.scenario_bot import ScenarioBot
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-)
 BROWSER_SETTINGS: dict[str, Any] = {"eager_eot_ms": 0, "stt_hedge_after_s": 0.0}
 """For ``scenario_bot``: one transcription per turn, so the queued sentences line up with the turns."""
-
-_RECORD_STATES = """
-() => {
-  window.__states = [];
-  const note = () => {
-    const badge = document.getElementById('state-badge');
-    const state = badge && badge.dataset.state;
-    if (state && window.__states[window.__states.length - 1] !== state) window.__states.push(state);
-  };
-  note();
-  new MutationObserver(note).observe(document.getElementById('state'), {childList: true, subtree: true});
-}
-"""
 
 
 @dataclass
@@ -91,15 +64,7 @@ def microphone_wav(
             pieces.append(b"\xff" * (8 * step.ms))
         else:
             raise ScenarioError(f"{scenario.name}: a browser call has no {step.action} (step {i + 1})")
-    from media.codec import ulaw_to_array
-
-    narrow = ulaw_to_array(b"".join(pieces)).astype(np.float64)
-    wide = np.interp(np.arange(len(narrow) * 6) / 6.0, np.arange(len(narrow)), narrow).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(wide.tobytes())
+    write_microphone_wav(path, b"".join(pieces))
     return path, said
 
 
@@ -113,10 +78,7 @@ async def run_in_browser(
     bot.behaviour.transcripts.extend(said)
     out = PageOutcome()
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}%noloop"],
-        )
+        browser = await launch(pw, microphone_wav=wav)
         try:
             context = await browser.new_context(base_url=bot.base_url)
             page = await context.new_page()
@@ -125,7 +87,7 @@ async def run_in_browser(
             await page.click('form[action="/console/login"] button')
             await page.wait_for_selector("#live")
             await page.goto("/console/browser-call")
-            await page.evaluate(_RECORD_STATES)
+            await page.evaluate(RECORD_STATES)
             await page.click("#call-start")
             turns = len(said)
             deadline = asyncio.get_running_loop().time() + timeout_s

@@ -9,30 +9,26 @@ import contextlib
 import os
 import socket
 import sys
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from fakes.server import FakeEndpoints
-from media.codec import ulaw_to_array
 from tests.support.audio import german_speech_ulaw, silence_ulaw
+from web.chromium import CHROMIUM
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# Re-exported: the browser tests import them from here.
+from web.chromium import RECORD_STATES as RECORD_STATES
+from web.chromium import launch as launch
+from web.chromium import write_microphone_wav as write_microphone_wav
+
 PASSWORD = "console-e2e-password"
+BOT_START_S = 60.0
+PORT_ATTEMPTS = 3
 _ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = _ROOT / os.environ.get("VOICEBOT_SCREENSHOTS", "tests/artifacts/screenshots")
 """Where the page screenshots go: ignored by git unless ``VOICEBOT_SCREENSHOTS=docs/screenshots`` refreshes
@@ -44,19 +40,6 @@ def require_chromium() -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
 
 
-async def launch(pw: Playwright, *, microphone_wav: Path | None = None) -> Browser:
-    """Chromium by path, never a downloaded one; a WAV file stands in for the microphone when given."""
-    args = list(CHROMIUM_ARGS)
-    if microphone_wav is not None:
-        args += [
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
-            "--autoplay-policy=no-user-gesture-required",
-        ]
-    return await pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
-
-
 def write_caller_wav(path: Path, text: str, *, lead_ms: int, tail_ms: int = 4000) -> Path:
     """The caller as Chromium's fake microphone plays it: silence while the greeting runs, then ``text``.
 
@@ -64,19 +47,6 @@ def write_caller_wav(path: Path, text: str, *, lead_ms: int, tail_ms: int = 4000
     """
     ulaw = silence_ulaw(lead_ms) + german_speech_ulaw(text, level_db=-16.0) + silence_ulaw(tail_ms)
     return write_microphone_wav(path, ulaw)
-
-
-def write_microphone_wav(path: Path, ulaw: bytes) -> Path:
-    """8 kHz μ-law as the 48 kHz 16-bit mono WAV Chromium's fake microphone plays."""
-    narrow = ulaw_to_array(ulaw).astype(np.float64)
-    t = np.arange(len(narrow) * 6) / 6.0
-    wide = np.interp(t, np.arange(len(narrow)), narrow).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(wide.tobytes())
-    return path
 
 
 def free_port() -> int:
@@ -95,13 +65,14 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncIterator[Bot]:
-    """``voicebot serve`` in its own process, its cloud providers pointed at the in-test fakes."""
-    port = free_port()
+    """``voicebot serve`` in its own process, its cloud providers pointed at the in-test fakes.
+
+    The port comes from ``free_port``, so another process may take it before the bot binds it; a bot that
+    exits saying so is started again on another port."""
     log_path = tmp / "bot.log"
     environment = {
         **os.environ,
         "HOST": "127.0.0.1",
-        "PORT": str(port),
         "DATA_DIR": str(tmp / "data"),
         "CONSOLE_PASSWORD": PASSWORD,
         "OPENAI_API_KEY": "sk-fake",
@@ -111,9 +82,26 @@ async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncItera
         "LOG_FORMAT": "json",
         **env,
     }
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        proc = await _start_bot(tmp, {**environment, "PORT": str(port)}, log_path)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            if await _ready(proc, base):
+                yield Bot(base, tmp / "data", log_path)
+                return
+            log = log_path.read_text()
+            if "address already in use" not in log.lower():
+                raise RuntimeError(f"bot exited: {log[-2000:]}")
+        finally:
+            await _stop(proc)
+    raise RuntimeError(f"bot: {PORT_ATTEMPTS} free ports were taken before it could bind them")
+
+
+async def _start_bot(tmp: Path, environment: dict[str, str], log_path: Path) -> asyncio.subprocess.Process:
     voicebot = Path(sys.executable).with_name("voicebot")
     with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             str(voicebot),
             "--env-file",
             str(tmp / "none.env"),
@@ -122,27 +110,33 @@ async def bot_process(tmp: Path, fakes: FakeEndpoints, **env: str) -> AsyncItera
             stderr=log,
             env=environment,
         )
-        base = f"http://127.0.0.1:{port}"
+
+
+async def _ready(proc: asyncio.subprocess.Process, base: str) -> bool:
+    """True once /health answers, False if the bot exited first. uvicorn logs nothing at start (log level
+    warning), so /health is the ready signal; the bound only catches a bot that never comes up (a loaded
+    machine may take 20 s to import it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BOT_START_S
+    async with httpx.AsyncClient() as client:
+        while proc.returncode is None:
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(f"{base}/health")).status_code == 200:
+                    return True
+            if loop.time() > deadline:
+                raise RuntimeError(f"bot did not start within {BOT_START_S:.0f} s")
+            await asyncio.sleep(0.05)
+    return False
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
         try:
-            async with httpx.AsyncClient() as client:
-                for _ in range(300):
-                    if proc.returncode is not None:
-                        raise RuntimeError(f"bot exited: {log_path.read_text()[-2000:]}")
-                    with contextlib.suppress(httpx.TransportError):
-                        if (await client.get(f"{base}/health")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.05)
-                else:
-                    raise RuntimeError("bot did not start within 15 s")
-            yield Bot(base, tmp / "data", log_path)
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 10)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 async def logged_in(browser: Browser, bot: Bot) -> tuple[BrowserContext, Page]:
@@ -160,22 +154,7 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
-RECORD_STATES = """
-() => {
-  window.__states = [];
-  const note = () => {
-    const badge = document.getElementById('state-badge');
-    const state = badge && badge.dataset.state;
-    if (state && window.__states[window.__states.length - 1] !== state) window.__states.push(state);
-  };
-  note();
-  new MutationObserver(note).observe(document.getElementById('state'), {childList: true, subtree: true});
-}
-"""
-"""Every state the badge shows, in order, however briefly: the page swaps it on each state change."""
-
-
-async def wait_js(page: Page, predicate: str, timeout_s: float = 10.0) -> object:
+async def wait_js(page: Page, predicate: str, timeout_s: float = 30.0) -> object:
     """Polls ``predicate`` (a JS arrow function) until truthy. ``wait_for_function`` would need
     ``unsafe-eval``, which the console's Content-Security-Policy rightly refuses; the tests keep the CSP on.
     """

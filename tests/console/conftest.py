@@ -99,6 +99,30 @@ def console_client(settings: Settings) -> TestClient[object]:
     return client
 
 
+def publish_on_app_loop(client: TestClient[object], events: list[CallEvent]) -> None:
+    """Publishes as a call session does: on the app's own loop, then waits until the console's hub has
+    folded every event into its view and the store has written them.
+
+    Publishing from the test's thread instead raced the app's loop: asyncio queues and events are not
+    thread-safe, and a wake-up lost that way left Litestar's channels waiting at shutdown for an event
+    its publisher never picked up. The wait is on the hub's own watcher, not on a clock.
+    """
+    sink = client.app.state.ctx.sink
+    console = console_of(client)
+
+    async def publish_and_wait() -> None:
+        with console.hub.watch(events[0].call_sid) as watcher:
+            for event in events:
+                sink.publish(event)
+            wanted = sum(1 for e in events if watcher.wants(e))
+            seen = 0
+            while seen + watcher.dropped < wanted:
+                seen += len(await watcher.next_batch())
+        await console.store.flush()
+
+    client.blocking_portal.call(publish_and_wait)
+
+
 def with_csrf(client: TestClient[object]) -> str:
     """Fetches the login page once for the CSRF cookie and sends its token with every later request."""
     if CSRF_COOKIE not in client.cookies:

@@ -39,6 +39,7 @@ class StandIn:
     marks: list[tuple[str, float]] = field(default_factory=list)
     mark_sent_at: float = 0.0
     stopped: str = ""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
     async def on_start(self, start: StreamStart) -> None:
@@ -65,6 +66,7 @@ class StandIn:
 
     async def on_stop(self, reason: str) -> None:
         self.stopped = reason
+        self.ended.set()
 
 
 def tone_wav(path: Path, hz: float, seconds: float) -> Path:
@@ -108,10 +110,8 @@ async def test_island_speaks_media_streams_plays_audio_and_echoes_marks_when_hea
         await wait_js(page, "() => window.voicebotPhone.framesSent >= 100")
         played = await page.evaluate("window.voicebotPhone.framesPlayed")
         await page.click("#call-hangup")
-        for _ in range(100):
-            if sessions and sessions[0].stopped:
-                break
-            await asyncio.sleep(0.02)
+        assert sessions, "the page never started a call"
+        await sessions[0].ended.wait()  # the stop message (the test's timeout bounds its absence)
         await browser.close()
 
     [session] = sessions

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,7 +8,7 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 
 from console.hub import CHANNEL, EventHub, Watcher
 from console.wire import decode_event, encode_event
-from dialogue.events import CallStarted, StateChanged, TurnLatency
+from dialogue.events import CallEvent, CallStarted, StateChanged, TurnLatency
 from tests.console.conftest import call_events
 
 
@@ -22,13 +21,14 @@ async def hub() -> AsyncIterator[EventHub]:
         await hub.stop()
 
 
-async def settle(hub: EventHub, call_sid: str, last_state: str) -> None:
-    for _ in range(200):
-        view = hub.live.get(call_sid)
-        if view is not None and view.state == last_state:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("events did not arrive")
+async def publish_all(hub: EventHub, events: list[CallEvent]) -> None:
+    """Publishes and returns once the hub has delivered the last of them (in order, so all of them),
+    awaited on a watcher of its own rather than polled against a clock."""
+    with hub.watch(None) as probe:
+        for event in events:
+            hub.publish(event)
+        while (await probe.next_batch())[-1:] != events[-1:]:
+            pass
 
 
 def test_events_survive_the_wire() -> None:
@@ -42,9 +42,7 @@ def test_events_survive_the_wire() -> None:
 
 async def test_published_events_reach_the_view_and_the_watchers(hub: EventHub) -> None:
     with hub.watch("CA1") as mine, hub.watch("CA2") as other, hub.watch(None) as everything:
-        for event in call_events("CA1", ended=False):
-            hub.publish(event)
-        await settle(hub, "CA1", "listening")
+        await publish_all(hub, call_events("CA1", ended=False))
         batch = await mine.next_batch(1)
         assert {e.call_sid for e in batch} == {"CA1"}
         assert len(await everything.next_batch(1)) == len(batch)
@@ -55,9 +53,9 @@ async def test_published_events_reach_the_view_and_the_watchers(hub: EventHub) -
 
 async def test_a_slow_watcher_loses_old_updates_and_never_blocks_publishing(hub: EventHub) -> None:
     with hub.watch(None) as slow:
-        for i in range(500):
-            hub.publish(StateChanged(call_sid="CA9", source="a", dest=f"s{i}", trigger="t"))
-        await settle(hub, "CA9", "s499")
+        await publish_all(
+            hub, [StateChanged(call_sid="CA9", source="a", dest=f"s{i}", trigger="t") for i in range(500)]
+        )
         batch = await slow.next_batch(1)
         assert len(batch) == 64
         assert isinstance(batch[-1], StateChanged)

@@ -7,27 +7,15 @@ from litestar.testing import TestClient
 from console.views import CallView
 from dialogue.events import CallEvent, TurnDecision
 from media.recording import StereoRecorder, recording_path
-from tests.console.conftest import call_events, console_of
+from tests.console.conftest import call_events, console_of, publish_on_app_loop
 
 
 def publish(client: TestClient[object], events: list[CallEvent]) -> CallView:
     """Through the app's sink (channels → hub → view, and the store) on the app's loop; waits for both."""
-    console = console_of(client)
-    sink = client.app.state.ctx.sink
-    for event in events:
-        client.blocking_portal.call(sink.publish, event)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        view = console.hub.live.get(events[0].call_sid)
-        if (
-            view is not None
-            and view.transitions
-            and view.transitions[-1].at == max(e.at for e in events if e.kind == "state_changed")
-        ):
-            client.blocking_portal.call(console.store.flush)
-            return view
-        time.sleep(0.01)
-    raise AssertionError("events did not arrive")
+    publish_on_app_loop(client, events)
+    view = console_of(client).hub.live.get(events[0].call_sid)
+    assert view is not None
+    return view
 
 
 def test_live_call_appears_on_the_calls_page_and_its_own_page(client: TestClient[object]) -> None:

@@ -31,7 +31,10 @@ FRAGMENTS = [
     # open dictations: numbers counted in digits, German number words included
     ("Meine IBAN ist DE89 3704 0044", OPEN, "10 of 20 digits"),
     ("Meine Telefonnummer ist null eins sieben eins", OPEN, "phone number dictation: 4 digits"),
-    ("Die Vertragsnummer ist zwölf dreiundvierzig", U, "4 digits, length unknown"),
+    ("Die Vertragsnummer ist zwölf dreiundvierzig", OPEN, "contract number dictation: 4 digits"),
+    ("Meine Kundennummer ist vier fünf sechs", OPEN, "customer number dictation: 3 digits"),
+    ("Die Vertragsnummer ist zwölf dreiundvierzig fünfundsechzig", U, "6 digits, length unknown"),
+    ("Der Zählerstand ist vier fünf sechs", U, "meter reading dictation of 3 digits"),
     ("Mein Geburtsdatum ist der dritte vierte", OPEN, "without year"),
     ("Ich bin am zwölften", U, "without month"),
     # complete

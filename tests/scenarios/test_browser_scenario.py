@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from simulator.scenario_spec import load_scenario
+from web.chromium import CHROMIUM
 from web.scenario_bot import scenario_bot
-from web.scenario_browser import BROWSER_SETTINGS, CHROMIUM, run_in_browser
+from web.scenario_browser import BROWSER_SETTINGS, run_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from console.auth import COOKIE_NAME
 from dialogue.events import CallStarted, TranscriptEvent
-from tests.console.conftest import console_client, log_in, log_in_async, with_csrf
+from tests.console.conftest import console_client, log_in, log_in_async, publish_on_app_loop, with_csrf
 from tests.security.conftest import CALLER, CONSOLE_PASSWORD, SECRET_KEY
 from tests.support.server import run_app
 from web.app import create_app
@@ -45,9 +45,13 @@ def operator(tmp_path: Path) -> Iterator[TestClient[object]]:
     """The operator's logged-in session, with one call on record that no attack may lose."""
     with console_client(settings_for(tmp_path)) as client:
         assert log_in(client, CONSOLE_PASSWORD).status_code == 303
-        sink = client.app.state.ctx.sink
-        sink.publish(CallStarted(call_sid="CAkeep", caller="+49******78"))
-        sink.publish(TranscriptEvent(call_sid="CAkeep", role="caller", text="Meine Frage", turn=1))
+        publish_on_app_loop(
+            client,
+            [
+                CallStarted(call_sid="CAkeep", caller="+49******78"),
+                TranscriptEvent(call_sid="CAkeep", role="caller", text="Meine Frage", turn=1),
+            ],
+        )
         yield client
 
 
@@ -58,8 +62,11 @@ def still_fine(client: TestClient[object]) -> None:
 
 
 def attacker(client: TestClient[object]) -> TestClient[object]:
-    """A second client on the same app: its own cookie jar, no login."""
+    """A second client on the same app: its own cookie jar, no login. It is served on the app's own loop,
+    as a real server serves every client; by default each of its requests would run the app on a fresh
+    loop of its own, next to the loop that owns the app's queues and tasks."""
     other: TestClient[object] = TestClient(app=client.app, base_url=str(client.base_url))
+    other.blocking_portal = client.blocking_portal
     other.follow_redirects = False
     return other
 
@@ -232,9 +239,13 @@ def test_dictated_digits_in_the_console_follow_the_setting(tmp_path: Path, mask:
     iban = "DE89 3704 0044 0532 0130 00"
     with console_client(settings_for(tmp_path, console_mask_digits=mask)) as client:
         log_in(client, CONSOLE_PASSWORD)
-        sink = client.app.state.ctx.sink
-        sink.publish(CallStarted(call_sid="CAiban", caller="+49******78"))
-        sink.publish(TranscriptEvent(call_sid="CAiban", role="caller", text=f"Meine IBAN ist {iban}", turn=1))
+        publish_on_app_loop(
+            client,
+            [
+                CallStarted(call_sid="CAiban", caller="+49******78"),
+                TranscriptEvent(call_sid="CAiban", role="caller", text=f"Meine IBAN ist {iban}", turn=1),
+            ],
+        )
         page = client.get("/console/calls/CAiban").text
         document = client.get("/console/calls/CAiban/transcript.json").text
         for shown in (page, document):

@@ -67,8 +67,13 @@ def test_summary_subtracts_the_overhead_base() -> None:
     assert (s["underruns"], s["underrun_ms_total"]) == (1, 50.0)
 
 
+def frozen() -> float:
+    """Real time standing still: the playback model moves only by the test's skips."""
+    return 1000.0
+
+
 def test_playout_records_gaps_and_forgets_them_across_a_clear() -> None:
-    clock = SimClock()
+    clock = SimClock(frozen)
     out = Playout(clock)
     out.add_audio(b"\x00" * 800)  # 100 ms
     clock.skip(0.15)

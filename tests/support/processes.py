@@ -89,8 +89,10 @@ class BotProcess:
     async def wait_ready(self) -> None:
         """The store and fleet start in the lifespan; ``/health`` answering means uvicorn is serving."""
         await self.wait_log("call_store_started", count=self._workers, timeout_s=START_TIMEOUT_S)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT_S  # only a server that never binds; a loaded one may be slow
         async with httpx.AsyncClient() as client:
-            for _ in range(200):
+            while loop.time() < deadline:
                 with contextlib.suppress(httpx.TransportError):
                     if (await client.get(self.base_url + "/health")).status_code == 200:
                         return
