@@ -252,5 +252,6 @@ class Jobs:
                 tts_first_byte_ms=clock.ms("tts_first_byte"),
                 first_audio_ms=clock.ms("first_audio"),
                 playback_done_ms=clock.ms("playback_done"),
+                preemptive_saved_ms=turn.preempt_saved_ms,
             )
         )

@@ -187,6 +187,7 @@ class Preemption:
 
     def __init__(
         self,
+        call_sid: str,
         *,
         enabled: bool,
         llm: LanguageModel,
@@ -204,7 +205,7 @@ class Preemption:
         self.used = 0
         self.dropped = 0
         """Held replies that were never spoken: the caller went on, or the turn's words differed."""
-        self._log = structlog.get_logger()
+        self._log = structlog.get_logger().bind(call_sid=call_sid)
 
     def start(self, transcript: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> None:
         self.drop("a newer pause")

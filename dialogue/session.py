@@ -90,6 +90,7 @@ class CallSession:
         )
         self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
         self.preemption = Preemption(
+            self.call_sid,
             enabled=config.preemptive_reply and config.speculative_stt,
             llm=deps.llm,
             tts=deps.tts,

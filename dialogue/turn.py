@@ -176,8 +176,11 @@ class TurnRunner:
             self._preemption.drop("the turn's words or history differ", reply)
             turn.preemptive = None
             return None
+        turn.preemptive = None
         turn.preempt_saved_ms = self._preemption.adopted(reply, turn.began)
-        self._log.info("reply_preemptive", turn=turn.number, saved_ms=turn.preempt_saved_ms)
+        self._log.info(
+            "reply_preemptive", call_sid=self._host.call_sid, turn=turn.number, saved_ms=turn.preempt_saved_ms
+        )
         return reply
 
     async def _transcribe(self, turn: Turn) -> str | None:
