@@ -36,6 +36,8 @@ from typing import Any
 
 from bench.processes import Placement, Sampler, Services, rss_mib, services
 from bench.run import machine, simulate
+from dialogue.profile import load_profile
+from dialogue.sentences import SentenceSplitter
 from simulator.report import percentile
 from web.settings import Settings
 
@@ -173,6 +175,36 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def clause_table(token_ms: float, choices: Sequence[int] = (0, 2, 3, 4, 6)) -> str:
+    """Words the TTS waits for before its first piece, per ``FIRST_CLAUSE_WORDS``, over the profile's answers
+    streamed a word per token: the cost of each choice at ``token_ms`` per token, and its first pieces."""
+    answers = [faq.answer for faq in load_profile().faqs]
+    lines = [f"first piece for TTS over {len(answers)} profile answers, a word per token at {token_ms:g} ms:"]
+    for n in choices:
+        waited: list[int] = []
+        firsts: list[str] = []
+        for answer in answers:
+            splitter = SentenceSplitter(first_clause_words=n)
+            words = answer.split(" ")
+            first = ""
+            for count, word in enumerate(words, start=1):
+                pieces = splitter.push(word + " ")
+                if pieces:
+                    first = pieces[0]
+                    waited.append(count)
+                    break
+            if not first:
+                first = splitter.flush()[0]
+                waited.append(len(words))
+            firsts.append(first)
+        mean = sum(waited) / len(waited)
+        lines.append(
+            f"  N={n}: waits {mean:4.1f} words on average (max {max(waited)}), {mean * token_ms:4.0f} ms; "
+            f"e.g. {firsts[0]!r}, {firsts[-1]!r}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="1,50,200", help="Concurrent calls per level.")
@@ -220,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     time.sleep(2.0)
     print()
     print(table(rows))
+    print()
+    print(clause_table(args.llm_token_ms))
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     return 0

@@ -31,7 +31,7 @@ class SessionConfig:
     """Transcribe at a pause, before the end of turn is certain; used only if the caller stays silent."""
     preemptive_reply: bool = True
     """Start the reply (LLM and the first clause's TTS) at a pause judged complete; speak it at the end."""
-    first_clause_words: int = 4
+    first_clause_words: int = 3
     """TTS gets the reply's first clause once this many words are in (0: the first whole sentence)."""
 
 
