@@ -105,6 +105,7 @@ FLOOR_ROWS: tuple[Row, ...] = (
     Row(T.SPEECH_PAUSED, (F.CALLER,), None, ("prefetch",), why="transcribe speculatively"),
     Row(T.SPEECH_PAUSED, (F.PAUSED,), None),
     Row(T.TURN_LIKELY_OVER, (F.CALLER,), None, ("preempt",), work_idle, "start the reply, hold its audio"),
+    Row(T.TURN_LIKELY_OVER, (F.CALLER, F.PAUSED), None, why="the bot is at work on a turn: nothing to start"),
     Row(T.SPEECH_ENDED, (F.PAUSED,), F.BOT, ("resume_output",), work_talking, "too short to interrupt"),
     Row(
         T.SPEECH_ENDED,

@@ -177,6 +177,7 @@ class TurnRunner:
             turn.preemptive = None
             return None
         turn.preemptive = None
+        turn.clock.mark_at("transcript", reply.started_at)  # it was asked for as soon as the words were in
         turn.preempt_saved_ms = self._preemption.adopted(reply, turn.began)
         self._log.info(
             "reply_preemptive", call_sid=self._host.call_sid, turn=turn.number, saved_ms=turn.preempt_saved_ms

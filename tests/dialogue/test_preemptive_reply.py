@@ -14,8 +14,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from dialogue.events import TurnDecision
-from dialogue.machine import CallState
+from dialogue.machine import BUSY, FLOOR_ROWS, CallState, Floor, Trigger, Work
 from dialogue.session import CallSession
+from dialogue.table import outcome, work_idle
 from fakes.behaviour import FakeReply
 from media.turns import TurnConfig
 from simulator.call import place_call
@@ -156,3 +157,12 @@ async def test_the_first_clause_reaches_tts_before_the_sentence_ends(tmp_path: P
             "können Sie z. B. bei Dr. Müller für 1.000 Euro vorbeikommen.",
         ]
         assert session.preemption.started == 0
+
+
+def test_a_likely_end_is_taken_wherever_the_judge_can_report_one() -> None:
+    """The judge reports on the caller's pause whatever the bot does; only a listening bot starts a reply."""
+    for work in (Work.LISTENING, *BUSY):
+        for floor in (Floor.CALLER, Floor.PAUSED):
+            assert outcome(work, floor, Trigger.TURN_LIKELY_OVER) == (work, floor)
+    starts = [r for r in FLOOR_ROWS if r.trigger is Trigger.TURN_LIKELY_OVER and "preempt" in r.effects]
+    assert [(r.source, r.guard) for r in starts] == [((Floor.CALLER,), work_idle)]
