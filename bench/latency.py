@@ -211,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paths", default="today,new", help="Which paths, in this order.")
     parser.add_argument("--seconds", type=float, default=20.0, help="Load per level after the ramp-up.")
     parser.add_argument("--ramp", type=float, default=5.0, help="Ramp-up per level (seconds).")
+    parser.add_argument("--warmup-s", type=float, default=8.0, help="A warm-up call first (0: none).")
     parser.add_argument("--realtime-ms", type=float, default=100.0, help="Realtime STT final after commit.")
     parser.add_argument("--llm-ms", type=float, default=350.0, help="LLM first token.")
     parser.add_argument("--llm-token-ms", type=float, default=15.0, help="LLM time per further token.")
@@ -236,9 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             work = Path(tmp) / path
             env = {"STT_MODE": "realtime", **PATHS[path]}
             with services(max(levels), work, placement, env=env, fakes_args=fakes) as svc:
-                warm = simulate(svc, work / "warmup.json", calls=1, extra=["--turns", "1", "--duration", "8"])
-                warm.wait()
-                time.sleep(1.0)
+                if args.warmup_s > 0:
+                    extra = ["--turns", "1", "--duration", str(args.warmup_s)]
+                    simulate(svc, work / "warmup.json", calls=1, extra=extra).wait()
+                    time.sleep(1.0)
                 idle_rss = rss_mib(svc.server.pid)
                 for n in levels:
                     row = run_level(svc, path, n, args, idle_rss, work)
