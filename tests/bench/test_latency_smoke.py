@@ -6,7 +6,7 @@ import pytest
 
 from bench.latency import main
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.realtime]
 
 
 def test_the_benchmark_prints_a_row_per_path(capsys: pytest.CaptureFixture[str]) -> None:
