@@ -144,10 +144,8 @@ class PreemptiveReply:
             self._more.set()
 
     def matches(self, transcript: str, messages: Sequence[Message]) -> bool:
-        """True when the turn's words and the history it would ask with are exactly this reply's, and the
-        request has not already failed (the turn then asks afresh: the caller has not waited for it)."""
-        failed = self._done and self._error is not None
-        return not failed and transcript == self.transcript and list(messages) == self.messages
+        """True when the turn's words and the history it would ask with are exactly this reply's."""
+        return transcript == self.transcript and list(messages) == self.messages
 
     async def stream(self) -> AsyncIterator[Part]:
         """The LLM's parts so far, then the rest as they come: the adopting turn reads it like the LLM."""

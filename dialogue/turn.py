@@ -173,7 +173,7 @@ class TurnRunner:
         if reply is None or self._preemption is None:
             return None
         if not reply.matches(text, self._conversation.messages()):
-            self._preemption.drop("its words or history differ, or it failed", reply)
+            self._preemption.drop("the turn's words or history differ", reply)
             turn.preemptive = None
             return None
         turn.preemptive = None
