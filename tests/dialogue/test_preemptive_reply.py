@@ -67,9 +67,15 @@ async def _judged_and_held(bot: Bot, call: TwilioSimulator, session: CallSession
     await call.wait_for(lambda: held is not None and held.first_byte_at is not None, timeout_s=10)
 
 
-async def test_a_held_reply_the_caller_talks_over_is_never_heard_nor_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stt_mode", ["batch", "realtime"])
+async def test_a_held_reply_the_caller_talks_over_is_never_heard_nor_kept(
+    tmp_path: Path, stt_mode: str
+) -> None:
     statement, question = german_speech_ulaw(STATEMENT), german_speech_ulaw(QUESTION)
-    async with running_bot(tmp_path) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
+    async with (
+        running_bot(tmp_path, stt_mode=stt_mode) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         bot.behaviour.clips.register(STATEMENT, statement)
         bot.behaviour.clips.register(QUESTION, question)
         bot.behaviour.replies.extend([FakeReply(HELD), FakeReply(SPOKEN)])
@@ -106,9 +112,13 @@ async def test_a_held_reply_the_caller_talks_over_is_never_heard_nor_kept(tmp_pa
     assert session.active_tasks() == 0
 
 
-async def test_a_confirmed_held_reply_is_spoken_with_one_llm_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stt_mode", ["batch", "realtime"])
+async def test_a_confirmed_held_reply_is_spoken_with_one_llm_request(tmp_path: Path, stt_mode: str) -> None:
     statement = german_speech_ulaw(STATEMENT)
-    async with running_bot(tmp_path) as bot, place_call(bot.base_url, public_url=PUBLIC_URL) as call:
+    async with (
+        running_bot(tmp_path, stt_mode=stt_mode) as bot,
+        place_call(bot.base_url, public_url=PUBLIC_URL) as call,
+    ):
         bot.behaviour.clips.register(STATEMENT, statement)
         bot.behaviour.replies.append(FakeReply(SPOKEN))
         session = await _listening_call(bot, call)
