@@ -18,7 +18,8 @@ stages from the bot's own per-turn events (the call store, ms after the end of s
 decision, STT final, LLM first token, first clause (or sentence), TTS first byte; overhead p95 = voice to
 voice − what the providers and the end of turn cannot avoid (today: end of turn + LLM + the tokens up to
 the first clause + TTS; new: the later of the end of turn and eager pause + STT + LLM + tokens + TTS);
-greeting = ``/voice`` posted → first greeting audio at the caller; CPU % of one core per call and RSS per
+greeting = ``/voice`` posted → first greeting audio at the caller (in the level's calls, and before the
+levels over ``--greetings`` short calls placed one after another); CPU % of one core per call and RSS per
 call of the bot process over the steady window; the share of turns answered preemptively.
 """
 
@@ -150,6 +151,15 @@ def run_level(
     }
 
 
+def greetings(svc: Services, calls: int, work: Path) -> list[float]:
+    """``/voice`` → first greeting audio of short calls placed one after another (no other load)."""
+    out = work / "greetings.json"
+    extra = ["--scenario", "silence", "--max-call-s", "1.5", "--total-calls", str(calls)]
+    simulate(svc, out, calls=1, extra=extra).wait()
+    done = json.loads(out.read_text())["calls"]
+    return [float(c["greeting_latency_ms"]) for c in done if c.get("greeting_latency_ms") is not None]
+
+
 def _f(value: float | None, fmt: str = ".0f") -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -211,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paths", default="today,new", help="Which paths, in this order.")
     parser.add_argument("--seconds", type=float, default=20.0, help="Load per level after the ramp-up.")
     parser.add_argument("--ramp", type=float, default=5.0, help="Ramp-up per level (seconds).")
+    parser.add_argument("--greetings", type=int, default=20, help="Sequential calls timing the greeting.")
     parser.add_argument("--warmup-s", type=float, default=8.0, help="A warm-up call first (0: none).")
     parser.add_argument("--realtime-ms", type=float, default=100.0, help="Realtime STT final after commit.")
     parser.add_argument("--llm-ms", type=float, default=350.0, help="LLM first token.")
@@ -242,6 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     simulate(svc, work / "warmup.json", calls=1, extra=extra).wait()
                     time.sleep(1.0)
                 idle_rss = rss_mib(svc.server.pid)
+                if args.greetings > 0:
+                    greeted = greetings(svc, args.greetings, work)
+                    print(
+                        f"{path}: /voice → first greeting audio over {len(greeted)} calls one after another: "
+                        f"p50 {_f(percentile(greeted, 50))} ms, p95 {_f(percentile(greeted, 95))} ms",
+                        flush=True,
+                    )
                 for n in levels:
                     row = run_level(svc, path, n, args, idle_rss, work)
                     rows.append(row)

@@ -10,7 +10,24 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.realtime]
 
 
 def test_the_benchmark_prints_a_row_per_path(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--levels", "1", "--seconds", "16", "--ramp", "0", "--warmup-s", "0", "--no-pin"]) == 0
+    assert (
+        main(
+            [
+                "--levels",
+                "1",
+                "--seconds",
+                "16",
+                "--ramp",
+                "0",
+                "--warmup-s",
+                "0",
+                "--greetings",
+                "2",
+                "--no-pin",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in out if line.split()[:1] in (["today"], ["new"])]
     assert [r[0] for r in rows] == ["today", "new"]
