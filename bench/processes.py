@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,8 +145,17 @@ class Services:
 
 
 @contextlib.contextmanager
-def services(max_calls: int, log_dir: Path, placement: Placement | None = None) -> Iterator[Services]:
+def services(
+    max_calls: int,
+    log_dir: Path,
+    placement: Placement | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    fakes_args: Sequence[str] = (),
+) -> Iterator[Services]:
+    """``env`` overrides the server's settings; ``fakes_args`` adds to (or overrides) the fakes' options."""
     placement = placement or Placement()
+    log_dir.mkdir(parents=True, exist_ok=True)
     fakes_port, bot_port = _free_port(), _free_port()
     data_dir = log_dir / "data"
     fakes_cmd = _voicebot(
@@ -161,6 +170,7 @@ def services(max_calls: int, log_dir: Path, placement: Placement | None = None) 
         str(TTS_MS),
         "--log-level",
         "warning",
+        *fakes_args,
     )
     fakes_url = f"http://127.0.0.1:{fakes_port}"
     env = {
@@ -177,6 +187,7 @@ def services(max_calls: int, log_dir: Path, placement: Placement | None = None) 
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "warning",
         "LOG_FORMAT": "json",
+        **(env or {}),
     }
     with (log_dir / "fakes.log").open("wb") as flog, (log_dir / "server.log").open("wb") as slog:
         fakes = subprocess.Popen(fakes_cmd, stdout=flog, stderr=subprocess.STDOUT, env=env)

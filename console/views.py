@@ -87,6 +87,11 @@ class LatencyRow:
     def playback_done_ms(self) -> float | None:
         return self.stages.get("playback_done_ms")
 
+    @property
+    def preemptive_saved_ms(self) -> float | None:
+        """Set for a reply started at a pause before the turn ended: how much earlier it was asked for."""
+        return self.stages.get("preemptive_saved_ms")
+
     def bars(self) -> list[Bar]:
         """Waterfall segments: each stage runs from the previous stage reached to its own time."""
         bars: list[Bar] = []
@@ -211,7 +216,10 @@ class CallView:
         self.transcript.append(row)
 
     def _latency(self, event: TurnLatency) -> None:
-        stages = {key: getattr(event, key) for key in (*(k for k, _ in LATENCY_STAGES), "playback_done_ms")}
+        stages = {
+            key: getattr(event, key)
+            for key in (*(k for k, _ in LATENCY_STAGES), "playback_done_ms", "preemptive_saved_ms")
+        }
         for row in self.latencies:
             if row.turn == event.turn:  # a later report for the same turn completes the earlier one
                 row.stages.update({k: v for k, v in stages.items() if v is not None})

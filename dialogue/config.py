@@ -29,6 +29,10 @@ class SessionConfig:
     """A mark echo later than its audio's end plus this is lost: the call moves on (``Speaker.played``)."""
     speculative_stt: bool = True
     """Transcribe at a pause, before the end of turn is certain; used only if the caller stays silent."""
+    preemptive_reply: bool = True
+    """Start the reply (LLM and the first clause's TTS) at a pause judged complete; speak it at the end."""
+    first_clause_words: int = 3
+    """TTS gets the reply's first clause once this many words are in (0: the first whole sentence)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,8 @@ class TurnLatency(CallEvent):
     tts_first_byte_ms: float | None = None
     first_audio_ms: float | None = None
     playback_done_ms: float | None = None
+    preemptive_saved_ms: float | None = None
+    """Set when the reply was started at a pause before the turn ended: how much earlier (ms)."""
 
     @property
     def voice_to_voice_ms(self) -> float | None:

@@ -18,7 +18,9 @@ from dialogue.conversation import Conversation
 from dialogue.events import CallError, CallEvent, ProtocolEvent, TranscriptEvent, TurnLatency
 from dialogue.latency import TurnClock
 from dialogue.lines import ScriptedLines
+from dialogue.llm import Message
 from dialogue.machine import TALKING, CallMachine, Trigger, Work
+from dialogue.preempt import Preemption
 from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.tools import Outcome
@@ -58,6 +60,7 @@ class Jobs:
         stt: SpeechToText,
         speculative_stt: bool,
         stream: StreamedTurns | None = None,
+        preemption: Preemption | None = None,
     ) -> None:
         self._host = host
         self._tasks = tasks
@@ -68,6 +71,7 @@ class Jobs:
         self._stt = stt
         self._speculative = speculative_stt
         self._stream = stream
+        self._preemption = preemption
         self.job: Job | None = None
         self._task: asyncio.Task[None] | None = None
         self._prefetch: tuple[bytes, asyncio.Task[Transcript | Exception]] | None = None
@@ -85,6 +89,8 @@ class Jobs:
         return job
 
     def cancel(self) -> None:
+        if self._preemption is not None:
+            self._preemption.drop("the bot's work changed")
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
         self._task = None
@@ -117,6 +123,7 @@ class Jobs:
             utterance=utterance,
             clock=TurnClock(speech_end=data["speech_end"]),
             prefetched=prefetched,
+            preemptive=self._preemption.take() if self._preemption is not None else None,
         )
         self._start(turn, self._turn)  # type: ignore[arg-type]
 
@@ -149,6 +156,8 @@ class Jobs:
         """Transcribes the words so far at a pause; the turn uses it if the caller stays silent."""
         if not self._speculative:
             return None
+        if self._preemption is not None:
+            self._preemption.drop("a newer pause")  # the words grew: its reply answers fewer of them
         if self._prefetch is not None:
             self._prefetch[1].cancel()
         if self._stream is not None:
@@ -157,6 +166,13 @@ class Jobs:
             task = self._tasks.spawn(speculative_transcript(self._stt, utterance), "prefetch-stt")
         self._prefetch = (utterance.pcm16, task)
         return task
+
+    def preempt(self, transcript: str) -> None:
+        """A pause was judged complete: ask for the reply now, as the turn would if it ended here."""
+        if self._preemption is None:
+            return
+        messages = [*self._conversation.messages(), Message("user", transcript)]
+        self._preemption.start(transcript, messages, self._runner.tool_specs())
 
     # --- running ---------------------------------------------------------------------------------------
     async def _guarded(self, job: Job, work: JobWork) -> None:
@@ -236,5 +252,6 @@ class Jobs:
                 tts_first_byte_ms=clock.ms("tts_first_byte"),
                 first_audio_ms=clock.ms("first_audio"),
                 playback_done_ms=clock.ms("playback_done"),
+                preemptive_saved_ms=turn.preempt_saved_ms,
             )
         )

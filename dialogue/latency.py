@@ -21,6 +21,14 @@ class TurnClock:
         if stage not in self.marks:
             self.marks[stage] = (self.clock() - self.speech_end) * 1000
 
+    def mark_at(self, stage: str, monotonic: float | None) -> None:
+        """A stage reached earlier, by work done ahead of the turn (a preemptive reply), at its own time: the
+        earlier of this and any mark already kept."""
+        if monotonic is None:
+            return
+        ms = (monotonic - self.speech_end) * 1000
+        self.marks[stage] = min(ms, self.marks.get(stage, ms))
+
     def ms(self, stage: str) -> float | None:
         value = self.marks.get(stage)
         return round(value, 1) if value is not None else None

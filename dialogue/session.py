@@ -30,6 +30,7 @@ from dialogue.events import (
 from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
+from dialogue.preempt import Preemption
 from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.timers import CallTimers
@@ -88,6 +89,15 @@ class CallSession:
         self.lines = ScriptedLines(
             self, self.voice, deps.lines, control, transfer_number=config.transfer_number
         )
+        self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
+        self.preemption = Preemption(
+            self.call_sid,
+            enabled=config.preemptive_reply and config.speculative_stt,
+            llm=deps.llm,
+            tts=deps.tts,
+            first_clause_words=config.first_clause_words,
+            spawn=self._spawn,
+        )
         runner = TurnRunner(
             self,
             stt=deps.stt,
@@ -97,8 +107,9 @@ class CallSession:
             tools=deps.tools,
             fallback_stt=deps.lines.stt_fallback,
             fallback_llm=deps.lines.llm_fallback,
+            preemption=self.preemption,
+            first_clause_words=config.first_clause_words,
         )
-        self._tasks = CallTasks(self.call_sid, on_failure=self._task_failed)
         self.stream = StreamedTurns.for_call(deps.open_transcriber, self.call_sid, config.turn, self._spawn)
         self.jobs = Jobs(
             self,
@@ -110,10 +121,16 @@ class CallSession:
             stt=deps.stt,
             speculative_stt=config.speculative_stt,
             stream=self.stream,
+            preemption=self.preemption,
         )
         self.timers = CallTimers(self, config=config, jobs=self.jobs, lines=self.lines, spawn=self._spawn)
         self.pauses = PauseJudge(
-            self.call_sid, self.detector, emit=self.emit, on_events=self._on_turn_events, alive=self._alive
+            self.call_sid,
+            self.detector,
+            emit=self.emit,
+            on_events=self._on_turn_events,
+            alive=self._alive,
+            on_likely_over=self._likely_over,
         )
         self.closing = False
         self._failures = 0
@@ -147,6 +164,8 @@ class CallSession:
         if self.stream is not None:
             self.stream.feed(ulaw)
         self._on_turn_events(self.detector.push(ulaw))
+        if self.preemption.current is not None and self.detector.pause_verdict is None:
+            self.preemption.drop("the caller went on")
 
     async def on_dtmf(self, digit: str) -> None:
         self.emit(ProtocolEvent(call_sid=self.call_sid, name="dtmf", detail=digit))
@@ -272,6 +291,9 @@ class CallSession:
         if task is not None:
             self.pauses.watch(task, data["speech_end_ms"])
 
+    def preempt(self, data: Mapping[str, Any]) -> None:
+        self.jobs.preempt(data["transcript"])
+
     def start_turn(self, data: Mapping[str, Any]) -> None:
         self.jobs.start_turn(data)
 
@@ -303,6 +325,9 @@ class CallSession:
         self.emit(CallError(call_sid=self.call_sid, stage="playout", detail=repr(exc)))
         if self.voice.feed_failures >= FEED_FAILURES_BEFORE_HANGUP and not self._ended:
             self._spawn(self.hangup("transport_failed"), "hangup")
+
+    def _likely_over(self, transcript: str) -> None:
+        self.fire(T.TURN_LIKELY_OVER, transcript=transcript)
 
     def _alive(self) -> bool:
         return not self._ended
@@ -346,6 +371,8 @@ class CallSession:
             duration_s=round(duration, 1),
             invalid_triggers=self.machine.invalid_triggers,
             stale_triggers=self.machine.stale_triggers,
+            preemptive_used=self.preemption.used,
+            preemptive_dropped=self.preemption.dropped,
         )
         self.emit(CallEnded(call_sid=self.call_sid, reason=self._end_reason, duration_s=round(duration, 2)))
         try:

@@ -66,8 +66,12 @@ class Speaker:
         turn: int,
         on_first_audio: Callable[[], None] | None = None,
         on_first_byte: Callable[[], None] | None = None,
+        engine: TextToSpeech | None = None,
     ) -> Spoken:
         """Queues ``text`` for playback and returns once all its audio is queued (not played).
+
+        ``engine``: a stream run ahead for this text (``dialogue.preempt.HeldSpeech``), read instead of the
+        primary TTS; the backup voice still follows it on failure.
 
         Raises ``ProviderError`` only when neither the cache, the TTS nor the backup produced a byte; any
         exception of an engine counts as its failure.
@@ -85,17 +89,21 @@ class Speaker:
             self._playout.enqueue_audio(audio)
             total = len(audio)
         else:
-            total, source = await self._synthesize(text, on_first_audio, on_first_byte)
+            total, source = await self._synthesize(text, on_first_audio, on_first_byte, engine)
         self._tracker.segment(mark, text, total, turn=turn, started_at=self._playout.start_of_last(total))
         self._waiters[mark] = asyncio.get_running_loop().create_future()
         self._playout.enqueue_mark(mark)
         return Spoken(mark, total, source)
 
     async def _synthesize(
-        self, text: str, on_first_audio: Callable[[], None] | None, on_first_byte: Callable[[], None] | None
+        self,
+        text: str,
+        on_first_audio: Callable[[], None] | None,
+        on_first_byte: Callable[[], None] | None,
+        held: TextToSpeech | None = None,
     ) -> tuple[int, str]:
         last_error: ProviderError | None = None
-        for engine in (self._tts, self._backup):
+        for engine in (held or self._tts, self._backup):
             if engine is None or (
                 engine is self._tts and self._backup and time.monotonic() < self._primary_down_until
             ):

@@ -22,6 +22,7 @@ class Trigger(StrEnum):
     SPEECH_DISCARDED = "false_barge_in"
     SPEECH_PAUSED = "speech_paused"
     SPEECH_ENDED = "speech_ended"
+    TURN_LIKELY_OVER = "turn_likely_over"
     TRANSCRIPT_EMPTY = "transcript_empty"
     TRANSCRIPT_READY = "transcript_ready"
     REPLY_STARTED = "reply_started"
@@ -103,6 +104,8 @@ FLOOR_ROWS: tuple[Row, ...] = (
     Row(T.SPEECH_DISCARDED, (F.PAUSED, F.CALLER), F.BOT, ("resume_output", "arm_reprompt"), work_idle),
     Row(T.SPEECH_PAUSED, (F.CALLER,), None, ("prefetch",), why="transcribe speculatively"),
     Row(T.SPEECH_PAUSED, (F.PAUSED,), None),
+    Row(T.TURN_LIKELY_OVER, (F.CALLER,), None, ("preempt",), work_idle, "start the reply, hold its audio"),
+    Row(T.TURN_LIKELY_OVER, (F.CALLER, F.PAUSED), None, why="the bot is at work on a turn: nothing to start"),
     Row(T.SPEECH_ENDED, (F.PAUSED,), F.BOT, ("resume_output",), work_talking, "too short to interrupt"),
     Row(
         T.SPEECH_ENDED,

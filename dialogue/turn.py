@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,14 +20,15 @@ import structlog
 from dialogue.conversation import Conversation
 from dialogue.events import BotSentence, CallEvent, TranscriptEvent
 from dialogue.latency import TurnClock
-from dialogue.llm import LanguageModel, Message, TextDelta, ToolCall
+from dialogue.llm import LanguageModel, Message, TextDelta, ToolCall, ToolSpec
 from dialogue.machine import Trigger
+from dialogue.preempt import Preemption, PreemptiveReply
 from dialogue.sentences import SentenceSplitter
 from dialogue.speaker import Spoken
 from dialogue.tools import Outcome, ToolRegistry
 from dialogue.voice import BotVoice
 from media.errors import ProviderError
-from media.speech import SpeechToText, Transcript, Utterance
+from media.speech import SpeechToText, TextToSpeech, Transcript, Utterance
 
 _NOISE = re.compile(r"^[\W_]*$")
 _HALLUCINATIONS = {
@@ -73,6 +75,11 @@ class Turn(Job):
     user_message: Message | None = None
     outcome: Outcome | None = None
     handover: bool = False
+    preemptive: PreemptiveReply | None = None
+    """The reply held since the last pause; the turn adopts it if it was asked for exactly its words."""
+    preempt_saved_ms: float | None = None
+    """How long before the turn began its adopted reply was asked for (None: not preemptive)."""
+    began: float = field(default_factory=time.monotonic)
 
 
 class TurnHost(Protocol):
@@ -115,6 +122,8 @@ class TurnRunner:
         tools: ToolRegistry,
         fallback_stt: str,
         fallback_llm: str,
+        preemption: Preemption | None = None,
+        first_clause_words: int = 0,
     ) -> None:
         self._host = host
         self._stt = stt
@@ -124,10 +133,24 @@ class TurnRunner:
         self._tools = tools
         self._fallback_stt = fallback_stt
         self._fallback_llm = fallback_llm
+        self._preemption = preemption
+        self.first_clause_words = first_clause_words
+        """0: TTS gets whole sentences; else the first clause once this many words are in (``sentences``)."""
         self._log = structlog.get_logger()
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return self._tools.specs()
 
     async def run(self, turn: Turn) -> None:
         """Fills ``turn`` as it goes, so a cancelled turn still tells the session what was spoken."""
+        try:
+            await self._run(turn)
+        finally:
+            if turn.preemptive is not None and self._preemption is not None:
+                self._preemption.drop("the turn did not use it", turn.preemptive)
+            turn.preemptive = None
+
+    async def _run(self, turn: Turn) -> None:
         text = await self._transcribe(turn)
         if text is None:
             return
@@ -140,8 +163,26 @@ class TurnRunner:
             TranscriptEvent(call_sid=self._host.call_sid, role="caller", text=text, turn=turn.number)
         )
         turn.user_message = self._conversation.add_user(text)
+        adopted = self._adopt(turn, text)
         self._host.fire(Trigger.TRANSCRIPT_READY, gen=turn.gen)
-        await self._reply(turn)
+        await self._reply(turn, adopted)
+
+    def _adopt(self, turn: Turn, text: str) -> PreemptiveReply | None:
+        """The held reply, if it was asked with exactly this turn's words and history; else it is dropped."""
+        reply = turn.preemptive
+        if reply is None or self._preemption is None:
+            return None
+        if not reply.matches(text, self._conversation.messages()):
+            self._preemption.drop("the turn's words or history differ", reply)
+            turn.preemptive = None
+            return None
+        turn.preemptive = None
+        turn.clock.mark_at("transcript", reply.started_at)  # it was asked for as soon as the words were in
+        turn.preempt_saved_ms = self._preemption.adopted(reply, turn.began)
+        self._log.info(
+            "reply_preemptive", call_sid=self._host.call_sid, turn=turn.number, saved_ms=turn.preempt_saved_ms
+        )
+        return reply
 
     async def _transcribe(self, turn: Turn) -> str | None:
         try:
@@ -160,9 +201,9 @@ class TurnRunner:
         turn.clock.mark("transcript")
         return transcript.text.strip()
 
-    async def _reply(self, turn: Turn) -> None:
+    async def _reply(self, turn: Turn, adopted: PreemptiveReply | None = None) -> None:
         for _round in range(3):  # a tool's text result gets one more round; never loop forever
-            text, calls, failed = await self._stream_round(turn)
+            text, calls, failed = await self._stream_round(turn, adopted if _round == 0 else None)
             if failed:
                 if text:  # what the caller already heard of this reply stays in the history
                     self._conversation.add_assistant(text)
@@ -194,21 +235,30 @@ class TurnRunner:
             self._log.error("tool_failed", tool=call.name, error=repr(exc))
             return f"Fehler: {call.name} ist gerade nicht verfügbar."
 
-    async def _stream_round(self, turn: Turn) -> tuple[str, list[ToolCall], bool]:
+    def _parts(self, turn: Turn, adopted: PreemptiveReply | None) -> AsyncIterator[TextDelta | ToolCall]:
+        if adopted is None:
+            return self._llm.stream_reply(self._conversation.messages(), self._tools.specs())
+        turn.clock.mark_at("llm_first_token", adopted.first_token_at)
+        turn.clock.mark_at("first_sentence", adopted.first_clause_at)
+        return adopted.stream()
+
+    async def _stream_round(
+        self, turn: Turn, adopted: PreemptiveReply | None = None
+    ) -> tuple[str, list[ToolCall], bool]:
         """The reply's text (only the sentences spoken so far, after a failure), its tool calls, and
         whether the model failed."""
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_clause_words=self.first_clause_words)
         parts: list[str] = []
         said: list[str] = []
         calls: list[ToolCall] = []
         try:
-            async for part in self._llm.stream_reply(self._conversation.messages(), self._tools.specs()):
+            async for part in self._parts(turn, adopted):
                 turn.clock.mark("llm_first_token")
                 if isinstance(part, TextDelta):
                     parts.append(part.text)
                     for sentence in splitter.push(part.text):
                         said.append(sentence)
-                        await self._sentence(sentence, turn)
+                        await self._sentence(sentence, turn, adopted)
                 else:
                     calls.append(part)
             for sentence in splitter.flush():
@@ -218,14 +268,20 @@ class TurnRunner:
             if self._host.provider_failed("llm", exc):
                 turn.handover = True
             return " ".join(said), calls, True
+        finally:
+            if adopted is not None:
+                adopted.cancel()  # read to its end, or the turn was cancelled: either way it is over
         return "".join(parts).strip(), calls, False
 
-    async def _sentence(self, sentence: str, turn: Turn) -> None:
+    async def _sentence(self, sentence: str, turn: Turn, adopted: PreemptiveReply | None = None) -> None:
         turn.clock.mark("first_sentence")
         self._host.emit(BotSentence(call_sid=self._host.call_sid, text=sentence, turn=turn.number))
-        await self._say(sentence, turn)
+        held = adopted.speech_for(sentence) if adopted is not None else None
+        if held is not None:
+            turn.clock.mark_at("tts_first_byte", held.first_byte_at)
+        await self._say(sentence, turn, held)
 
-    async def _say(self, text: str, turn: Turn) -> None:
+    async def _say(self, text: str, turn: Turn, engine: TextToSpeech | None = None) -> None:
         announce = self._host.announce(turn)
 
         def first_audio() -> None:
@@ -239,6 +295,7 @@ class TurnRunner:
                 key=turn.key,
                 on_first_audio=first_audio,
                 on_first_byte=lambda: turn.clock.mark("tts_first_byte"),
+                engine=engine,
             )
         except ProviderError as exc:
             if self._host.provider_failed("tts", exc):

@@ -21,11 +21,13 @@ import structlog
 
 from dialogue.events import CallError, CallEvent, TurnDecision
 from dialogue.turn import is_noise
-from media.endpointing import judge_turn
+from media.endpointing import Completion, judge_turn
 from media.speech import Transcript
 from media.turns import SpeechEnded, TurnDetector, TurnEvent
 
 Prefetch = asyncio.Task[Transcript | Exception]
+LIKELY_OVER = frozenset({Completion.COMPLETE, Completion.STATEMENT})
+"""Verdicts on which a preemptive reply starts while the silence is still counted (``dialogue.preempt``)."""
 
 
 class PauseJudge:
@@ -39,12 +41,15 @@ class PauseJudge:
         emit: Callable[[CallEvent], None],
         on_events: Callable[[list[TurnEvent]], None],
         alive: Callable[[], bool],
+        on_likely_over: Callable[[str], None] | None = None,
     ) -> None:
         self._call_sid = call_sid
         self._detector = detector
         self._emit = emit
         self._on_events = on_events
         self._alive = alive
+        self._likely_over = on_likely_over
+        """Gets the words of a pause judged complete while its silence still runs: the reply may start."""
         self._log = structlog.get_logger().bind(call_sid=call_sid)
 
     def watch(self, prefetch: Prefetch, speech_end_ms: int) -> None:
@@ -104,4 +109,6 @@ class PauseJudge:
                 call_sid=self._call_sid, verdict=str(verdict.kind), reason=verdict.reason, hold_ms=hold_ms
             )
         )
+        if not events and verdict.kind in LIKELY_OVER and self._likely_over is not None:
+            self._likely_over(text)
         self._on_events(events)

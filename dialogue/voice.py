@@ -16,6 +16,7 @@ from dialogue.config import CallDeps, Recorder
 from dialogue.speaker import Speaker, Spoken
 from media.playback import PlaybackResult, PlaybackTracker, TurnHearing
 from media.playout import Playout
+from media.speech import TextToSpeech
 from media.transport import CallTransport
 
 FEED_FAILURES_BEFORE_HANGUP = 5
@@ -70,9 +71,15 @@ class BotVoice:
         key: int,
         on_first_audio: Callable[[], None] | None = None,
         on_first_byte: Callable[[], None] | None = None,
+        engine: TextToSpeech | None = None,
     ) -> Spoken:
         return await self.speaker.say(
-            text, tag=tag, turn=key, on_first_audio=on_first_audio, on_first_byte=on_first_byte
+            text,
+            tag=tag,
+            turn=key,
+            on_first_audio=on_first_audio,
+            on_first_byte=on_first_byte,
+            engine=engine,
         )
 
     async def played(self, spoken: Spoken) -> bool:

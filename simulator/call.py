@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -134,6 +135,7 @@ async def place_call(
         "From": caller,
         "To": called,
     }
+    rung_at = time.monotonic()
     resp = await post_webhook(base_url, "/voice", form, public_url=public_url, auth_token=auth_token)
     twiml = TwiML.parse(resp.text) if resp.status_code == 200 else None
     if twiml is None or twiml.stream_url is None:
@@ -146,6 +148,7 @@ async def place_call(
         auth_token=auth_token,
         signed_url=twiml.stream_url,
     )
+    sim.record.rung_at = rung_at
     await sim.connect()
     try:
         if start:

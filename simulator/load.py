@@ -30,6 +30,8 @@ class CallResult:
     response_latencies: list[float] = field(default_factory=list)
     barge_in_reactions: list[float] = field(default_factory=list)
     dtmf_latencies: list[float] = field(default_factory=list)
+    greeting_latency: float | None = None
+    """From posting ``/voice`` to the first greeting audio at the caller (seconds)."""
     underruns: list[float] = field(default_factory=list)
     """Seconds of each underrun."""
     violations: list[str] = field(default_factory=list)
@@ -50,6 +52,9 @@ class CallResult:
             "response_latency_ms": [round(x * 1000, 1) for x in self.response_latencies],
             "barge_in_reaction_ms": [round(x * 1000, 1) for x in self.barge_in_reactions],
             "dtmf_latency_ms": [round(x * 1000, 1) for x in self.dtmf_latencies],
+            "greeting_latency_ms": None
+            if self.greeting_latency is None
+            else round(self.greeting_latency * 1000, 1),
             "underrun_ms": [round(x * 1000, 1) for x in self.underruns],
             "protocol_errors": self.violations,
             "missing": self.missing,
@@ -67,6 +72,8 @@ def collect(result: CallResult, caller: Caller) -> None:
     result.response_latencies = rec.response_latencies()
     result.barge_in_reactions = rec.barge_in_reactions()
     result.dtmf_latencies = list(caller.dtmf_latencies)
+    if rec.rung_at is not None and rec.first_audio_at is not None:
+        result.greeting_latency = rec.first_audio_at - rec.rung_at
     result.underruns = [g.seconds for g in underruns(caller.playout.gaps, rec.utterances)]
     result.violations = list(rec.violations)
     result.missing = list(caller.missing)

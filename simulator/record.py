@@ -51,6 +51,8 @@ class CallRecord:
     audio_messages: int = 0
     audio_bytes: int = 0
     first_audio_at: float | None = None
+    rung_at: float | None = None
+    """When ``/voice`` was posted (the phone rang): the greeting's latency runs from here."""
     marks: list[tuple[float, str]] = field(default_factory=list)
     """Marks the bot sent, when they arrived."""
     echoes: list[Echo] = field(default_factory=list)

@@ -48,6 +48,8 @@ def session_config_from_settings(settings: Settings) -> SessionConfig:
         failures_before_handover=settings.provider_failures_before_handover,
         history_token_budget=settings.history_token_budget,
         speculative_stt=settings.eager_eot_ms > 0,
+        preemptive_reply=settings.preemptive_reply,
+        first_clause_words=settings.first_clause_words,
     )
 
 

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     """Silence for an unsure verdict: a dictation of unknown length, a possible verb particle."""
     end_of_turn_hold_ms: int = Field(1500, ge=0, le=10000)
     """Longest wait through a pause after an unfinished sentence ("mit", "dass", "ähm")."""
+    preemptive_reply: bool = True
+    """Start the LLM and the first clause's TTS at a pause judged complete; speak only once the turn ends."""
+    first_clause_words: int = Field(3, ge=0, le=30)
+    """TTS gets the reply's first clause once this many words are in (0: the first whole sentence)."""
     playout_lead_ms: int = Field(200, ge=40, le=600000)
     """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 

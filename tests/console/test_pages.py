@@ -5,7 +5,7 @@ import time
 from litestar.testing import TestClient
 
 from console.views import CallView
-from dialogue.events import CallEvent, TurnDecision
+from dialogue.events import CallEvent, TurnDecision, TurnLatency
 from media.recording import StereoRecorder, recording_path
 from tests.console.conftest import call_events, console_of, publish_on_app_loop
 
@@ -122,3 +122,14 @@ def test_end_of_turn_decisions_show_in_the_protocol_log(client: TestClient[objec
     protocol = page.split('id="protocol-log"')[1]
     assert "turn ended" in protocol
     assert "after 200 ms of silence (complete: question mark)" in protocol
+
+
+def test_a_preemptive_reply_shows_how_much_earlier_it_started(client: TestClient[object]) -> None:
+    events = call_events("CApre", t0=time.time(), ended=False)
+    early = TurnLatency(
+        call_sid="CApre", at=events[6].at, turn=7, first_audio_ms=610.0, preemptive_saved_ms=287.0
+    )
+    publish(client, [*events, early])
+    table = client.get("/console/calls/CApre").text.split('id="latency-table"')[1]
+    row = table.split('data-turn="7"')[1].split("</tr>")[0]
+    assert "preemptive, 287 ms earlier" in row

@@ -88,6 +88,7 @@ def test_transcript_document_leaves_out_unfinished_turns() -> None:
             "tts_first_byte_ms": 640.0,
             "first_audio_ms": 700.0,
             "playback_done_ms": None,
+            "preemptive_saved_ms": None,
         }
     ]
 

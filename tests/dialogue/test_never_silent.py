@@ -84,6 +84,10 @@ async def test_a_stalled_send_neither_freezes_the_call_nor_loses_the_answer() ->
         stall.set()
         h.wire.stall = None
         await h.until(lambda: len(h.wire.audio) > before, guard_s=HEARD_WITHIN_S)
+        # The late answer plays now; the caller hears it out (on the stream clock) before asking again, as
+        # over the bot's audio the question would be its echo or a barge-in, not a new turn.
+        await h.until(lambda: not h.session.voice.playout.queued)
+        await h.say(b"", silence_ms=(len(h.wire.audio) - before) // 8)
         await _answered_normally(h)
 
 

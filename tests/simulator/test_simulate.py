@@ -141,6 +141,10 @@ async def test_turns_measure_latency_mark_echo_timing_and_underruns(peer: str) -
     assert result.violations == []
     assert result.missing == []
     assert len(result.response_latencies) == 2
+    # /voice was posted before the greeting's first audio arrived: the greeting latency is measured.
+    assert result.greeting_latency is not None
+    assert result.greeting_latency > 0
+    assert result.to_json()["greeting_latency_ms"] == round(result.greeting_latency * 1000, 1)
     # The peer replies REPLY_DELAY_S after the first silent frame, 20 ms after the last voiced one.
     for latency in result.response_latencies:
         assert scripted.REPLY_DELAY_S + 0.015 <= latency <= scripted.REPLY_DELAY_S + 0.1
