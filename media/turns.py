@@ -100,6 +100,13 @@ class TurnConfig:
     """Silence that ends a turn the end-of-turn judge called complete ("Nein, danke.", a question). It is
     reached before the judge's transcript arrives (``eager_eot_ms`` + STT), so the turn ends the moment
     the verdict does; shorter would only matter for a transcriber faster than 100 ms after the pause."""
+    end_of_turn_statement_ms: int = 200
+    """Silence that ends a turn the judge called a whole statement ("Ich möchte einen Umzug melden."). A
+    statement is often only the topic, and a question may follow after a sentence pause (eSpeak: 300+ ms).
+    At 500 ms (the last session's choice) such a question was never cut off, but every statement waited the
+    classic silence. Since speech over the reply's first words continues the turn (``continue_within_ms``)
+    instead of being dropped as a backchannel, the question is merged into one turn either way, so
+    statements take the strong cues' 200 ms: ``python -m bench.turn_taking`` measured it (README)."""
     end_of_turn_unsure_ms: int = 700
     """Silence for an ``unsure`` verdict: a dictation of unknown length, a possible verb particle ("Ich
     rufe an"). Bridges the pauses between digit groups (measured 300-700 ms in the bench corpus)."""
@@ -141,7 +148,7 @@ class TurnConfig:
         if kind is Completion.UNSURE:
             return self.end_of_turn_unsure_ms
         if kind is Completion.STATEMENT:
-            return self.end_of_turn_silence_ms
+            return self.end_of_turn_statement_ms
         return self.end_of_turn_hold_ms
 
 
