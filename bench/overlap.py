@@ -9,6 +9,8 @@ answers a long reply, TTS is eSpeak NG, STT returns the words of the registered 
 - *clears*: ``clear`` messages after the caller's onset (backchannels: 0).
 - *gap*: the longest silence in the bot's audio at the caller after the onset, while the answer was still
   being sent (backchannels: at most 100 ms; the pause-at-onset design left 300–420 ms).
+- *before*: the same over the answer before the onset, the control: a gap there is the feed running
+  late (a busy machine, the next sentence's TTS), not the overlap.
 - *ducked*: caller's onset → the first ducked audio at the caller (the bot's voice 18 dB down): the onset
   is confirmed after ``speech_confirm_ms`` of voice, then what was already buffered at the caller plays out.
 - *dry*: caller's onset → the bot's audio at the caller runs dry (the ``clear``); the issue's "perceived
@@ -61,6 +63,8 @@ class Probe:
     point_s: float
     clears: int
     gap_ms: float | None
+    gap_before_ms: float | None
+    """The same measure over the answer before the onset: underruns of the feed, the control."""
     ducked_ms: float | None
     dry_ms: float | None
     whole: bool
@@ -108,6 +112,7 @@ async def one_call(
         await call.send_utterance(question)
         while events.state(sid) != "speaking":
             await _line(call, 20)
+        answer_at = time.monotonic()
         await _line(call, int(point_s * 1000))
         events.call, events.ducked_at = call, None
         clears_before = len(call.record.clears)
@@ -120,6 +125,7 @@ async def one_call(
             if (kind == "interruption" and cleared) or events.state(sid) == "listening":
                 break
         gaps = [g.seconds for g in call.playout.gaps if g.resumed_at >= onset]
+        before = [g.seconds for g in call.playout.gaps if answer_at <= g.resumed_at < onset]
         clears = call.record.clears[clears_before:]
         answer = [e for e in events.items if e.kind == "transcript" and e.call_sid == sid and e.role == "bot"]
         whole = bool(answer) and answer[-1].text == ANSWER and not answer[-1].interrupted
@@ -131,6 +137,7 @@ async def one_call(
         point_s,
         len(clears),
         max(gaps) * 1000 if gaps else 0.0,
+        max(before) * 1000 if before else 0.0,
         (ducked - onset) * 1000 if ducked is not None else None,
         (clears[0] - onset) * 1000 if clears else None,
         whole,
@@ -143,15 +150,15 @@ def _ms(value: float | None) -> str:
 
 def table(probes: Sequence[Probe]) -> str:
     head = (
-        f"{'kind':12s} {'caller says':38s} {'at s':>5s} {'clears':>6s} {'gap ms':>6s} {'ducked':>6s} "
-        f"{'dry':>6s}"
+        f"{'kind':12s} {'caller says':38s} {'at s':>5s} {'clears':>6s} {'gap ms':>6s} {'before':>6s} "
+        f"{'ducked':>6s} {'dry':>6s}"
     )
     rows = [head, "-" * len(head)]
     for p in probes:
         extra = "" if p.kind != "backchannel" else ("  answer whole" if p.whole else "  ANSWER CUT")
         rows.append(
             f"{p.kind:12s} {p.text[:38]:38s} {p.point_s:5.1f} {p.clears:6d} {_ms(p.gap_ms)} "
-            f"{_ms(p.ducked_ms)} {_ms(p.dry_ms)}{extra}"
+            f"{_ms(p.gap_before_ms)} {_ms(p.ducked_ms)} {_ms(p.dry_ms)}{extra}"
         )
     return "\n".join(rows)
 
