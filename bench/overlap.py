@@ -7,8 +7,9 @@ answers a long reply, TTS is eSpeak NG, STT returns the words of the registered 
 ``--stt-ms``). The caller speaks a backchannel or an interruption at a point into the answer.
 
 - *clears*: ``clear`` messages after the caller's onset (backchannels: 0).
-- *gap*: the longest silence in the bot's audio at the caller after the onset, while the answer was still
-  being sent (backchannels: at most 100 ms; the pause-at-onset design left 300–420 ms).
+- *gap*: the longest silence in the bot's audio at the caller after the onset, inside the answer (not
+  before its first audio or after its last); backchannels: at most 100 ms (pausing at onsets left
+  300–420 ms).
 - *before*: the same over the answer before the onset, the control: a gap there is the feed running
   late (a busy machine, the next sentence's TTS), not the overlap.
 - *ducked*: caller's onset → the first ducked audio at the caller (the bot's voice 18 dB down): the onset
@@ -36,6 +37,7 @@ from fakes.behaviour import FakeBehaviour, FakeReply
 from fakes.loopback import serve_loopback
 from fakes.server import run_fake_providers
 from simulator.call import place_call
+from simulator.record import underruns
 from simulator.twilio import TwilioSimulator
 from web.app import create_app
 from web.logging import configure_logging
@@ -124,8 +126,9 @@ async def one_call(
             cleared = len(call.record.clears) > clears_before
             if (kind == "interruption" and cleared) or events.state(sid) == "listening":
                 break
-        gaps = [g.seconds for g in call.playout.gaps if g.resumed_at >= onset]
-        before = [g.seconds for g in call.playout.gaps if answer_at <= g.resumed_at < onset]
+        inside = underruns(call.playout.gaps, [])  # gaps inside the answer, not between replies
+        gaps = [g.seconds for g in inside if g.resumed_at >= onset]
+        before = [g.seconds for g in inside if answer_at <= g.resumed_at < onset]
         clears = call.record.clears[clears_before:]
         answer = [e for e in events.items if e.kind == "transcript" and e.call_sid == sid and e.role == "bot"]
         whole = bool(answer) and answer[-1].text == ANSWER and not answer[-1].interrupted
@@ -228,8 +231,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interruptions", type=lambda s: s.split("|"), default=list(INTERRUPTIONS))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a bot setting")
     args = parser.parse_args(argv)
-    logging.getLogger("transitions").setLevel(logging.WARNING)
-    configure_logging(fmt="console", level="error")
     print(f"machine: {machine()}")
     print(f"providers (fakes): STT {args.stt_ms} ms, LLM first token 350 ms, TTS eSpeak NG; lead 200 ms")
     print(f"settings: {', '.join(args.set) or 'defaults'}\n")
@@ -244,4 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Only as a script: a test that imports ``main`` must not change the process's logging for later tests.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    configure_logging(fmt="console", level="error")
     raise SystemExit(main())
