@@ -120,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"corpus: {corpus_summary(turns)}")
     print(
         f"policy: eager {policy.eager_eot_ms} ms, complete {policy.end_of_turn_complete_ms} ms, "
-        f"unsure {policy.end_of_turn_unsure_ms} ms, hold {policy.end_of_turn_hold_ms} ms, "
+        f"statement {policy.end_of_turn_statement_ms} ms, unsure {policy.end_of_turn_unsure_ms} ms, "
+        f"hold {policy.end_of_turn_hold_ms} ms, "
         f"no verdict {policy.end_of_turn_silence_ms} ms"
     )
     rows = [
@@ -131,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for eager in (EAGER_MS, EAGER_BEFORE_MS):
         config = dataclasses.replace(policy, eager_eot_ms=eager)
         rows += [score(f"words + silence, eager {eager}, STT {stt}", turns, config, stt) for stt in latencies]
+    before = dataclasses.replace(policy, end_of_turn_statement_ms=500)
+    rows += [score(f"statements 500 ms (before), STT {stt}", turns, before, stt) for stt in latencies]
     print()
     print(f"{'policy':36} | {'cut-offs':>8} | {'mean delay ms':>13} | {'p90 delay ms':>12} | CPU %/call")
     print("-" * 93)

@@ -125,6 +125,8 @@ def _turn_decision(event: TurnDecision) -> tuple[str, str]:
     """A row of the protocol log: the end-of-turn judge's verdict on a pause, or why the turn ended."""
     if event.ended:
         return "turn ended", f"after {event.waited_ms} ms of silence ({event.reason})"
+    if event.verdict in ("backchannel", "interruption"):
+        return f"over the bot: {event.verdict}", event.reason
     return f"pause: {event.verdict}", f"{event.reason}; wait up to {event.hold_ms} ms"
 
 

@@ -75,6 +75,8 @@ class Jobs:
         self.job: Job | None = None
         self._task: asyncio.Task[None] | None = None
         self._prefetch: tuple[bytes, asyncio.Task[Transcript | Exception]] | None = None
+        self._goes_on: Turn | None = None
+        """A turn the caller went on with over its reply: the next end of turn merges into it."""
         self.turns = 0
         self.reprompts = 0
         self._log = structlog.get_logger()
@@ -97,11 +99,16 @@ class Jobs:
 
     # --- effects (synchronous) ---------------------------------------------------------------------------
     def replace(self, data: Mapping[str, Any]) -> None:
+        self._goes_on = None
         self._voice.clear_if_playing()
         self.cancel()
         self.begin(data["run"], data["name"])
 
     def start_turn(self, data: Mapping[str, Any], *, carry: bool = False) -> None:
+        if self._goes_on is not None:
+            old, self._goes_on = self._goes_on, None
+            self._merge(old, data)
+            return
         utterance: Utterance = data["utterance"]
         prefetch, self._prefetch = self._prefetch, None
         prefetched = None
@@ -133,6 +140,9 @@ class Jobs:
         old = self.job
         self._voice.clear_if_playing()
         self.cancel()
+        self._merge(old, data)
+
+    def _merge(self, old: Job | None, data: Mapping[str, Any]) -> None:
         pcm = data["utterance"].pcm16
         carry = isinstance(old, Turn)
         if isinstance(old, Turn):
@@ -142,11 +152,51 @@ class Jobs:
             self.turns -= 1
         self.start_turn({**data, "utterance": Utterance(pcm, data["utterance"].sample_rate)}, carry=carry)
 
+    def continue_turn(self, data: Mapping[str, Any]) -> None:
+        """The caller went on over the first words of the reply to their turn: it was a pause, not the end.
+
+        The reply is cleared and leaves the history with the fragment it answered (it answered a question
+        the caller had not finished asking); the next end of turn is merged into that turn, so everything
+        the caller said becomes one user message (``_merge``).
+        """
+        job = self.job
+        self._voice.clear()
+        self._host.emit(
+            ProtocolEvent(
+                call_sid=self._host.call_sid, name="clear", detail=f"continuation in {data['work']}"
+            )
+        )
+        self.cancel()
+        if not isinstance(job, Turn):
+            return
+        if job.spoken:
+            hearing = self._voice.hearing(job.key)
+            cut = " ".join(filter(None, (hearing.cut, hearing.pending)))
+            self._host.emit(
+                TranscriptEvent(
+                    call_sid=self._host.call_sid,
+                    role="bot",
+                    text=hearing.heard,
+                    cut=cut,
+                    turn=job.number,
+                    interrupted=True,
+                )
+            )
+        if job.user_message is not None:
+            self._conversation.rollback(job.user_message)
+            job.user_message = None
+        self._goes_on = job
+        self._log.info("turn_continued", turn=job.number, reply_heard_ms=data.get("reply_heard_ms"))
+
     def interrupt(self, data: Mapping[str, Any]) -> None:
         job = self.job
         self._voice.clear()
         self._host.emit(
-            ProtocolEvent(call_sid=self._host.call_sid, name="clear", detail=f"barge-in in {data['work']}")
+            ProtocolEvent(
+                call_sid=self._host.call_sid,
+                name="clear",
+                detail=f"barge-in in {data['work']}: {data.get('reason', 'duration')}",
+            )
         )
         self.cancel()
         if job is not None and job.spoken and data["work"] in TALKING:

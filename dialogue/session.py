@@ -30,11 +30,12 @@ from dialogue.events import (
 from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
+from dialogue.overlap import OverlapJudge
 from dialogue.preempt import Preemption
 from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.timers import CallTimers
-from dialogue.turn import Job, TurnRunner
+from dialogue.turn import Job, Turn, TurnRunner
 from dialogue.turn_end import PauseJudge
 from dialogue.voice import FEED_FAILURES_BEFORE_HANGUP, BotVoice
 from media.errors import ProviderError
@@ -132,6 +133,11 @@ class CallSession:
             alive=self._alive,
             on_likely_over=self._likely_over,
         )
+        self.overlaps = OverlapJudge(
+            self.call_sid, self.detector, emit=self.emit, on_events=self._on_turn_events, alive=self._alive
+        )
+        self._reply_started_ms: int | None = None
+        """When the reply's first audio went out (stream ms): speech soon after may continue the turn."""
         self.closing = False
         self._failures = 0
         self._ended = False
@@ -261,6 +267,8 @@ class CallSession:
     # ===== MachineOwner =====================================================================================
     def on_transition(self, machine: str, trigger: Trigger, source: str, dest: str) -> None:
         work, floor = self.machine.work, self.machine.floor
+        if trigger is T.REPLY_STARTED:
+            self._reply_started_ms = self.detector.now_ms
         self.detector.bot_speaking = work in TALKING and floor is not Floor.CALLER
         self._log.info("state_changed", machine=machine, trigger=str(trigger), source=source, dest=dest)
 
@@ -276,6 +284,19 @@ class CallSession:
     def pause_output(self, _data: Mapping[str, Any]) -> None:
         self.voice.pause()
         self.disarm_reprompt(_data)
+
+    def duck_output(self, _data: Mapping[str, Any]) -> None:
+        self.voice.duck()
+        self.disarm_reprompt(_data)
+
+    def judge_overlap(self, data: Mapping[str, Any]) -> None:
+        task = self.jobs.start_prefetch(data["utterance"])
+        if task is not None:
+            self.overlaps.watch(task, data["speech_end_ms"])
+            self.pauses.watch(task, data["speech_end_ms"])  # once confirmed, the words also end the turn
+
+    def continue_turn(self, data: Mapping[str, Any]) -> None:
+        self.jobs.continue_turn(data)
 
     def resume_output(self, _data: Mapping[str, Any]) -> None:
         self.voice.resume()
@@ -345,9 +366,10 @@ class CallSession:
             self.stream.on_event(event)
         if isinstance(event, SpeechStarted | SpeechDiscarded | SpeechEnded):
             self.emit(SpeechActivity(call_sid=self.call_sid, speaking=isinstance(event, SpeechStarted)))
-        if isinstance(event, BargeIn):
-            self._log.info("barge_in", at_ms=event.at_ms, work=str(self.machine.work))
         data: dict[str, Any] = {}
+        if isinstance(event, BargeIn):
+            data.update(self._barge_in_data(event))
+            self._log.info("barge_in", at_ms=event.at_ms, work=str(self.machine.work), **data)
         if isinstance(event, SpeechEnded | SpeechPaused):
             data["utterance"] = event.utterance
             data["speech_end_ms"] = event.speech_end_ms
@@ -357,6 +379,22 @@ class CallSession:
         self.fire(trigger, **data)
         if isinstance(event, SpeechEnded) and self.stream is not None:
             self.stream.segment_over()
+
+    def _barge_in_data(self, event: BargeIn) -> dict[str, Any]:
+        """What the table's guards read of an interruption: why, and how much of the reply to the caller's
+        turn had played when it began (negative: before the reply; None: the bot is not answering a turn)."""
+        heard = None
+        job = self.jobs.job
+        if isinstance(job, Turn):
+            started = self._reply_started_ms if job.announced else None
+            heard = event.onset_ms - (started if started is not None else self.detector.now_ms)
+        return {
+            "reason": event.reason,
+            "claims_floor": event.claims_floor,
+            "onset_ms": event.onset_ms,
+            "reply_heard_ms": heard,
+            "continue_within_ms": self._config.turn.continue_within_ms,
+        }
 
     async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
         if cancelled:

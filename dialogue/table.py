@@ -80,6 +80,13 @@ def floor_paused(data: Data) -> bool:
     return data["floor"] is Floor.PAUSED
 
 
+def caller_goes_on(data: Data) -> bool:
+    """Speech with content (no stop word) that began before the reply to the caller's turn had played
+    ``continue_within_ms`` (``reply_heard_ms``; None when the bot is not answering a turn) continues it."""
+    heard = data.get("reply_heard_ms")
+    return heard is not None and heard <= data.get("continue_within_ms", 0) and not data.get("claims_floor")
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     trigger: Trigger
@@ -97,12 +104,14 @@ F, W, T = Floor, Work, Trigger
 FLOOR_ROWS: tuple[Row, ...] = (
     # Every row that leaves ``paused`` resumes the feed: whatever the work did meanwhile, the floor is open
     # again (a confirmed barge-in then clears what was queued, in the work machine's effect).
-    Row(T.SPEECH_STARTED, (F.BOT,), F.PAUSED, ("pause_output",), work_busy, "onset over the bot: pause"),
+    Row(T.SPEECH_STARTED, (F.BOT,), F.PAUSED, ("duck_output",), work_talking, "onset over the bot: duck"),
+    Row(T.SPEECH_STARTED, (F.BOT,), F.PAUSED, ("pause_output",), work_busy, "onset before the reply: hold"),
     Row(T.SPEECH_STARTED, (F.BOT,), F.CALLER, ("disarm_reprompt",), work_idle, "the caller talks"),
     Row(T.SPEECH_CONFIRMED, (F.PAUSED, F.CALLER), F.CALLER, ("resume_output",), why="a real interruption"),
     Row(T.SPEECH_DISCARDED, (F.PAUSED,), F.BOT, ("resume_output",), work_busy, "a backchannel"),
     Row(T.SPEECH_DISCARDED, (F.PAUSED, F.CALLER), F.BOT, ("resume_output", "arm_reprompt"), work_idle),
     Row(T.SPEECH_PAUSED, (F.CALLER,), None, ("prefetch",), why="transcribe speculatively"),
+    Row(T.SPEECH_PAUSED, (F.PAUSED,), None, ("judge_overlap",), work_talking, "backchannel or interruption?"),
     Row(T.SPEECH_PAUSED, (F.PAUSED,), None),
     Row(T.TURN_LIKELY_OVER, (F.CALLER,), None, ("preempt",), work_idle, "start the reply, hold its audio"),
     Row(T.TURN_LIKELY_OVER, (F.CALLER, F.PAUSED), None, why="the bot is at work on a turn: nothing to start"),
@@ -118,6 +127,14 @@ FLOOR_ROWS: tuple[Row, ...] = (
 )
 
 WORK_ROWS: tuple[Row, ...] = (
+    Row(
+        T.SPEECH_CONFIRMED,
+        (W.TRANSCRIBING, W.THINKING, W.SPEAKING),
+        W.LISTENING,
+        ("continue_turn",),
+        caller_goes_on,
+        "the caller went on over the reply's first words: clear, one turn",
+    ),
     Row(T.SPEECH_CONFIRMED, BUSY, W.LISTENING, ("interrupt_work",), why="clear, cancel, keep what was heard"),
     Row(T.SPEECH_ENDED, (W.LISTENING,), W.TRANSCRIBING, ("start_turn",)),
     Row(

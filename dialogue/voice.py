@@ -1,8 +1,9 @@
 """The bot's voice in one call: the playout feed, the speaker, what the caller heard, and the recording.
 
-Pause, resume and clear are the only controls a barge-in needs, and they are synchronous. The feed runs as
-one task the session owns; if sending fails (a transport bug, a broken socket) the feed restarts with the
-next chunk instead of leaving the caller in silence, and after repeated failures the call is given up.
+Duck, pause, resume and clear are the only controls an overlap needs, and they are synchronous. The feed
+runs as one task the session owns; if sending fails (a transport bug, a broken socket) the feed restarts
+with the next chunk instead of leaving the caller in silence, and after repeated failures the call is
+given up.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import structlog
 
 from dialogue.config import CallDeps, Recorder
 from dialogue.speaker import Speaker, Spoken
+from media.ducking import duck_table
 from media.playback import PlaybackResult, PlaybackTracker, TurnHearing
 from media.playout import Playout
 from media.speech import TextToSpeech
@@ -87,6 +89,10 @@ class BotVoice:
 
     def pause(self) -> None:
         self.playout.pause()
+
+    def duck(self) -> None:
+        """Turn the voice down, not off: an onset over the bot may be a "mhm" that should leave no gap."""
+        self.playout.duck(duck_table())
 
     def resume(self) -> None:
         self.playout.resume()

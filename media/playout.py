@@ -69,6 +69,7 @@ class Playout:
         self._wake = asyncio.Event()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._duck: bytes | None = None
         self._t_end = 0.0
         self.bytes_sent = 0
         self._queued_audio = 0
@@ -106,8 +107,14 @@ class Playout:
         self._held = True
 
     def resume(self) -> None:
+        """Go on at full level, whether the feed was paused or ducked."""
         self._paused = False
+        self._duck = None
         self._poke()
+
+    def duck(self, table: bytes) -> None:
+        """Send what follows through ``table`` (a μ-law level map, ``media.ducking``) until ``resume``."""
+        self._duck = table
 
     def flush(self) -> list[str]:
         """Drop everything queued, then send ``clear``; returns the names of marks that were never sent."""
@@ -116,6 +123,7 @@ class Playout:
         self._queued_audio = 0
         self._queue.append(_CLEAR)
         self._paused = False
+        self._duck = None
         self._t_end = self._clock()
         self._poke()
         return dropped
@@ -124,6 +132,10 @@ class Playout:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def ducked(self) -> bool:
+        return self._duck is not None
 
     @property
     def queued(self) -> bool:
@@ -178,6 +190,8 @@ class Playout:
                     continue
                 self._queue.popleft()
                 self._queued_audio -= len(head)
+                if self._duck is not None:
+                    head = head.translate(self._duck)
                 await self._transport.send_audio(head)
                 self._t_end += len(head) / BYTES_PER_SECOND
                 self.bytes_sent += len(head)

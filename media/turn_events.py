@@ -23,9 +23,14 @@ class SpeechStarted:
 
 @dataclass(frozen=True)
 class BargeIn:
-    """While the bot spoke, the caller spoke for ``barge_in_ms``: a real interruption. ``at_ms`` = decided."""
+    """While the bot spoke, the caller really interrupts: ``barge_in_ms`` of speech, or words that claim the
+    floor (``TurnDetector.confirm``). ``at_ms`` = decided, ``onset_ms`` = when that speech began."""
 
     at_ms: int
+    onset_ms: int = 0
+    reason: str = "duration"
+    claims_floor: bool = False
+    """The words were a stop word ("Stopp", "Moment"): an interruption, never a continuation of the turn."""
 
 
 @dataclass(frozen=True)

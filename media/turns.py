@@ -6,12 +6,14 @@ clock), so tests fast-forward minutes of audio in milliseconds and every decisio
 Per frame: decode (table lookup), frame power, an energy floor, the VAD, the echo gate, then a small state
 machine. Caller speech = VAD voiced AND louder than the floor AND not explained by the bot's echo.
 
-While the bot speaks, ``SpeechStarted`` comes after ``speech_confirm_ms`` so the session can stop feeding
-audio at once (the caller hears the bot stop after Twilio's short buffer drains), and the costly decision
-("throw the answer away") waits for ``barge_in_ms`` of speech. A backchannel ends with ``SpeechDiscarded``
-after only ``backchannel_gap_ms`` of silence, so the bot resumes where it paused. When a discarded segment is
-followed within ``end_of_turn_silence_ms`` by a real interruption, the utterance starts at the discarded
-segment, so "Moment, … ich hätte eine Frage" reaches STT whole.
+While the bot speaks, ``SpeechStarted`` comes after ``speech_confirm_ms`` so the session can duck the bot's
+voice at once (the caller hears it drop after Twilio's short buffer drains), and the costly decision
+("throw the answer away") waits for words or for ``barge_in_ms`` of speech: ``SpeechPaused`` offers the
+overlap's words at the first pause, and ``confirm`` turns words that claim the floor into a ``BargeIn``.
+A backchannel ends with ``SpeechDiscarded`` after only ``backchannel_gap_ms`` of silence, so the bot's
+level is restored. When a discarded segment is followed within ``end_of_turn_silence_ms`` by a real
+interruption, the utterance starts at the discarded segment, so "Moment, … ich hätte eine
+Frage" reaches STT whole.
 
 How long a pause may last before the turn ends depends on the words: ``SpeechPaused`` offers the utterance
 at ``eager_eot_ms``; when its transcript is back, the session asks ``media.endpointing.judge_turn`` and hands
@@ -96,6 +98,13 @@ class TurnConfig:
     """Silence that ends a turn the end-of-turn judge called complete ("Nein, danke.", a question). It is
     reached before the judge's transcript arrives (``eager_eot_ms`` + STT), so the turn ends the moment
     the verdict does; shorter would only matter for a transcriber faster than 100 ms after the pause."""
+    end_of_turn_statement_ms: int = 200
+    """Silence that ends a turn the judge called a whole statement ("Ich möchte einen Umzug melden."). A
+    statement is often only the topic, and a question may follow after a sentence pause (eSpeak: 300+ ms).
+    At 500 ms (the last session's choice) such a question was never cut off, but every statement waited the
+    classic silence. Since speech over the reply's first words continues the turn (``continue_within_ms``)
+    instead of being dropped as a backchannel, the question is merged into one turn either way, so
+    statements take the strong cues' 200 ms: ``python -m bench.turn_taking`` measured it (README)."""
     end_of_turn_unsure_ms: int = 700
     """Silence for an ``unsure`` verdict: a dictation of unknown length, a possible verb particle ("Ich
     rufe an"). Bridges the pauses between digit groups (measured 300-700 ms in the bench corpus)."""
@@ -106,6 +115,12 @@ class TurnConfig:
     backchannel_gap_ms: int = 300
     """While the bot speaks: silence that ends an interruption candidate as a backchannel, so the bot
     resumes after a "mhm" within ~300 ms instead of waiting a whole end-of-turn silence."""
+    continue_within_ms: int = 1000
+    """Speech (not a stop word) that began before the reply to the caller's turn had played this long
+    continues that turn: one user message, the reply cleared. A caller who goes on after a pause starts
+    over the bot's first words (the bot began in the pause) or just before them; after a second of the
+    answer (two or three words), speech over it is a reaction to what the bot said, so it interrupts and
+    the history keeps what was heard."""
     energy_floor_db: float = -55.0
     """Frames quieter than this (mean power, dBFS) are silence without asking the VAD: line hiss."""
     echo: EchoConfig = field(default_factory=EchoConfig)
@@ -131,7 +146,7 @@ class TurnConfig:
         if kind is Completion.UNSURE:
             return self.end_of_turn_unsure_ms
         if kind is Completion.STATEMENT:
-            return self.end_of_turn_silence_ms
+            return self.end_of_turn_statement_ms
         return self.end_of_turn_hold_ms
 
 
@@ -292,10 +307,31 @@ class TurnDetector:
         events.append(SpeechStarted(at_ms=onset * FRAME_MS))
         self._check_barge_in(idx, events)
 
+    def confirm(self, speech_end_ms: int, reason: str, *, claims_floor: bool = False) -> list[TurnEvent]:
+        """The words of the speech over the bot, up to ``speech_end_ms``, claim the floor: a ``BargeIn`` now.
+
+        Call it with a ``SpeechPaused``'s ``speech_end_ms`` once its words are judged an interruption. The
+        segment then ends as a turn, like one confirmed by duration. If the segment was already discarded
+        as a backchannel (the words came after ``backchannel_gap_ms``) while the bot still speaks, the
+        interruption still stands (the bot falls silent) but those words are no turn any more. Returns []
+        when the verdict is stale: the speech was already confirmed, or the bot stopped speaking.
+        """
+        if not self._bot_speaking:
+            return []
+        at_ms = self._count * FRAME_MS
+        if self._in_segment and not self._barged and (self._last_voiced + 1) * FRAME_MS >= speech_end_ms:
+            self._barged = True
+            return [BargeIn(at_ms, self._onset * FRAME_MS, reason, claims_floor)]
+        discarded = self._discarded
+        if not self._in_segment and discarded is not None and discarded[1] * FRAME_MS == speech_end_ms:
+            onset_ms = discarded[0] * FRAME_MS + self.config.preroll_ms
+            return [BargeIn(at_ms, onset_ms, f"{reason} (after the backchannel gap)", claims_floor)]
+        return []
+
     def _check_barge_in(self, idx: int, events: list[TurnEvent]) -> None:
         if self._bot_speaking and not self._barged and idx + 1 - self._onset >= self._barge:
             self._barged = True
-            events.append(BargeIn(at_ms=(idx + 1) * FRAME_MS))
+            events.append(BargeIn((idx + 1) * FRAME_MS, self._onset * FRAME_MS))
 
     def _continue(self, idx: int, caller: bool, events: list[TurnEvent]) -> None:
         if caller:
@@ -306,11 +342,8 @@ class TurnDetector:
             self._silence += 1
         backchannel_watch = self._bot_speaking and not self._barged
         if (
-            self._eager
-            and self._silence == self._eager
-            and not backchannel_watch
-            and self._last_voiced + 1 - self._onset >= self._min
-        ):
+            self._eager and self._silence == self._eager and self._last_voiced + 1 - self._onset >= self._min
+        ):  # over the bot too: its words tell a "mhm" from a "Stopp" (``confirm``)
             speech_end = (self._last_voiced + 1) * FRAME_MS
             events.append(SpeechPaused((idx + 1) * FRAME_MS, self._utterance(), speech_end))
         limit = self._eot if self._pause_eot is None else self._pause_eot

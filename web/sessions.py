@@ -33,8 +33,10 @@ def session_config_from_settings(settings: Settings) -> SessionConfig:
         barge_in_ms=settings.barge_in_ms,
         eager_eot_ms=settings.eager_eot_ms,
         end_of_turn_complete_ms=settings.end_of_turn_complete_ms,
+        end_of_turn_statement_ms=settings.end_of_turn_statement_ms,
         end_of_turn_unsure_ms=settings.end_of_turn_unsure_ms,
         end_of_turn_hold_ms=settings.end_of_turn_hold_ms,
+        continue_within_ms=settings.continue_within_ms,
         vad_aggressiveness=settings.vad_aggressiveness,
     )
     return SessionConfig(

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     """Silence after which the words so far are transcribed and judged (0: no verdicts, silence alone)."""
     end_of_turn_complete_ms: int = Field(200, ge=0, le=5000)
     """Silence that ends a turn the end-of-turn judge calls complete."""
+    end_of_turn_statement_ms: int = Field(200, ge=0, le=5000)
+    """Silence that ends a turn the judge calls a whole statement (a question may still follow: merged)."""
     end_of_turn_unsure_ms: int = Field(700, ge=0, le=5000)
     """Silence for an unsure verdict: a dictation of unknown length, a possible verb particle."""
     end_of_turn_hold_ms: int = Field(1500, ge=0, le=10000)
@@ -91,6 +93,8 @@ class Settings(BaseSettings):
     """Start the LLM and the first clause's TTS at a pause judged complete; speak only once the turn ends."""
     first_clause_words: int = Field(3, ge=0, le=30)
     """TTS gets the reply's first clause once this many words are in (0: the first whole sentence)."""
+    continue_within_ms: int = Field(1000, ge=0, le=5000)
+    """Content (not "Stopp") spoken before this much of a reply has played continues the caller's turn."""
     playout_lead_ms: int = Field(200, ge=40, le=600000)
     """How much bot audio may sit in Twilio's buffer: the bot's voice stops within this after a pause."""
 

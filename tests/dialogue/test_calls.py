@@ -151,8 +151,10 @@ async def test_barge_in_during_greeting(tmp_path: Path) -> None:
 
 async def test_backchannel_does_not_interrupt(tmp_path: Path) -> None:
     async with _answering_long_reply(tmp_path) as (bot, call, session, _utt):
+        mhm = german_speech_ulaw("mhm")
+        bot.behaviour.clips.register("mhm", mhm)  # the overlap's words decide: STT must hear "mhm"
         await call.send_silence(800, realtime=True)
-        await call.send_utterance(german_speech_ulaw("mhm"), realtime=True)
+        await call.send_utterance(mhm, realtime=True)
         await call.send_silence(600, realtime=True)  # the gap after the "mhm" is how the detector judges it
 
         def states() -> list[str]:

@@ -77,8 +77,8 @@ async def test_an_unfinished_sentence_is_heard_out_through_a_900_ms_pause(tmp_pa
         assert states.count("transcribing") == 1
         ended = [d for d in _decisions(bot, session) if d.ended]
         assert len(ended) == 1
-        # A whole statement may still be followed by the question: it waits the classic silence.
-        assert (ended[0].verdict, ended[0].waited_ms) == ("statement", DEFAULTS.end_of_turn_silence_ms)
+        # A whole statement ends after its own silence (a question that follows is merged into the turn).
+        assert (ended[0].verdict, ended[0].waited_ms) == ("statement", DEFAULTS.end_of_turn_statement_ms)
         # Two uploads, both speculative: the fragment at its pause, the whole turn at the last one, which
         # the turn reused (no request after the end of turn).
         stt = bot.behaviour.requests_to("stt")

@@ -135,7 +135,7 @@ def test_a_backchannel_returns_the_floor_and_the_work_went_on_meanwhile() -> Non
     assert (machine.work, machine.floor) == (W.LISTENING, F.PAUSED)
     assert machine.fire(T.SPEECH_DISCARDED)
     assert (machine.work, machine.floor) == (W.LISTENING, F.BOT)
-    assert owner.names == ["pause_output", "arm_reprompt", "resume_output", "arm_reprompt"]
+    assert owner.names == ["duck_output", "arm_reprompt", "resume_output", "arm_reprompt"]
     assert owner.views == [
         ("speech_started", "speaking", "barge_in"),
         ("false_barge_in", "barge_in", "listening"),
@@ -187,3 +187,44 @@ def test_every_view_edge_the_console_draws_is_reachable_from_the_tables() -> Non
 def test_readme_embeds_the_generated_diagram() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"```mermaid\n{mermaid_diagram()}\n```" in readme, "regenerate: python -m dialogue.machine"
+
+
+def test_an_onset_over_the_voice_ducks_it_and_one_before_the_reply_holds_it() -> None:
+    machine, owner = _machine(W.SPEAKING)
+    assert machine.fire(T.SPEECH_STARTED)
+    assert owner.names[0] == "duck_output"  # the voice goes on, quieter: a "mhm" leaves no gap
+    assert machine.fire(T.SPEECH_PAUSED, utterance=None, speech_end_ms=0)
+    assert owner.names[-1] == "judge_overlap"  # its words decide
+    thinking, owner = _machine(W.THINKING)
+    assert thinking.fire(T.SPEECH_STARTED)
+    assert owner.names[0] == "pause_output"  # nothing plays yet: the reply's first audio waits
+    assert thinking.fire(T.SPEECH_PAUSED, utterance=None, speech_end_ms=0)
+    assert "judge_overlap" not in owner.names
+
+
+@pytest.mark.parametrize(
+    ("heard_ms", "claims_floor", "effect"),
+    [
+        (-300, False, "continue_turn"),  # began before the reply: the reply is dropped unheard
+        (1000, False, "continue_turn"),
+        (1001, False, "interrupt_work"),  # a reaction to the answer: keep what was heard
+        (200, True, "interrupt_work"),  # "Stopp" over the first words stops, it adds nothing to the turn
+    ],
+)
+def test_content_over_the_reply_s_first_words_continues_the_turn(
+    heard_ms: int, claims_floor: bool, effect: str
+) -> None:
+    machine, owner = _machine(W.SPEAKING)
+    assert machine.fire(T.SPEECH_STARTED)
+    data = {"reply_heard_ms": heard_ms, "claims_floor": claims_floor, "continue_within_ms": 1000}
+    assert machine.fire(T.SPEECH_CONFIRMED, **data)
+    assert (machine.work, machine.floor) == (W.LISTENING, F.CALLER)
+    assert effect in owner.names
+    assert {"continue_turn", "interrupt_work"} & set(owner.names) == {effect}
+
+
+def test_an_interruption_of_a_line_is_no_continuation() -> None:
+    machine, owner = _machine(W.SPEAKING)
+    assert machine.fire(T.SPEECH_CONFIRMED, reply_heard_ms=None, continue_within_ms=1000)
+    assert "interrupt_work" in owner.names
+    assert "continue_turn" not in owner.names
