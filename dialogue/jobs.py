@@ -221,6 +221,9 @@ class Jobs:
         """A pause was judged complete: ask for the reply now, as the turn would if it ended here."""
         if self._preemption is None:
             return
+        if isinstance(self._goes_on, Turn) and self._goes_on.transcript:
+            # The caller went on over the reply: the turn will be the merged words, so ask for those.
+            transcript = f"{self._goes_on.transcript} {transcript}"
         messages = [*self._conversation.messages(), Message("user", transcript)]
         self._preemption.start(transcript, messages, self._runner.tool_specs())
 
