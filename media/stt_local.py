@@ -8,7 +8,8 @@ can say "loading" until it is there), never at construction, so ``voicebot check
 
 The adapter owns its time budget: ``transcribe`` raises ``ProviderError`` within ``timeout_s``. A thread
 cannot be killed, so an inference that outlives its budget keeps the worker until it ends; it is counted
-(``overruns``), logged when it finally finishes, and its segments stop being decoded. Later requests queue
+(``overruns``) and logged when it finally finishes; a job abandoned before it started is never decoded,
+and a long one (faster-whisper's loop) stops between segments. Later requests queue
 behind it on the same single thread, and at most ``max_queued`` wait at once: beyond that the adapter
 refuses at once instead of stacking work nobody will wait for.
 
