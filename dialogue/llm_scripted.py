@@ -73,12 +73,14 @@ class ScriptedLanguageModel:
             return "Sehr gern. Kann ich sonst noch etwas für Sie tun?"
         if _has_any(said, GREETING_WORDS) and len(said.split()) <= 4:
             return "Guten Tag! Wie kann ich Ihnen helfen?"
-        topics = [faq.topic for faq in self.profile.faqs if faq.topic][:5]
+        # Three topics, not five: the longer list took 10.8 s in eSpeak, and a caller who was misheard asks
+        # again long before it ends (the question then competes with the bot's voice).
+        topics = [faq.topic for faq in self.profile.faqs if faq.topic][:3]
         if not topics:
             return "Dazu kann ich Ihnen leider nichts sagen. Soll ich Sie mit einem Mitarbeiter verbinden?"
         listed = ", ".join(topics[:-1]) + f" oder {topics[-1]}" if len(topics) > 1 else topics[0]
         return (
-            f"Dazu kann ich Ihnen leider nichts sagen. Ich helfe Ihnen gern bei Fragen zu {listed}, "
+            f"Dazu kann ich leider nichts sagen. Ich helfe bei {listed}, "
             "oder ich verbinde Sie mit einem Mitarbeiter."
         )
 
