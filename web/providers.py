@@ -199,7 +199,10 @@ def _pick_stt(
 
     model, offline = _local_stt_model(settings, p)
     p.stt = LocalSpeechToText(
-        model=model, prompt=local_stt_prompt(profile), timeout_s=local_stt_budget(settings)
+        model=model,
+        prompt=local_stt_prompt(profile),
+        timeout_s=local_stt_budget(settings),
+        window_s=settings.local_stt_window_s,
     )
     where = (
         f"offline-ready in {model}"
@@ -236,7 +239,10 @@ def _stt_failover(
             model, _offline = _local_stt_model(settings, p)
             engines.append(
                 LocalSpeechToText(
-                    model=model, prompt=local_stt_prompt(profile), timeout_s=local_stt_budget(settings)
+                    model=model,
+                    prompt=local_stt_prompt(profile),
+                    timeout_s=local_stt_budget(settings),
+                    window_s=settings.local_stt_window_s,
                 )
             )
     if len(engines) == 1:

@@ -29,12 +29,14 @@ from tests.support.audio import german_speech_ulaw, silence_ulaw
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(150),
-    # A known defect, not a pass: since the end of turn judges every pause (EAGER_EOT_MS 100), this keyless
-    # call goes unanswered in about half the runs (it passed 3 of 3 before). The likely cause, unconfirmed:
-    # per-pause speculative transcriptions queue on the local engine's single CPU worker ahead of the
-    # turn's own. Declared here so that CI reports it (XFAIL, or XPASS when it works) while issue #15 stays
-    # open for it.
-    pytest.mark.xfail(reason="keyless browser call unanswered in ~half the runs since per-pause STT; #15"),
+    # Still a known defect, now a rare one: 7 of the last 8 runs passed (they failed about half the time
+    # before). Not queued transcriptions (one decode per turn in every log, none refused as busy): the
+    # packaged Whisper base mishears eSpeak's question, see below; in the failed run it also rated the clean
+    # second question a guess (log-probability -1.88) and asked the caller to repeat, which this fixed
+    # recording cannot. Declared so that CI reports it (XFAIL, or XPASS) while #15 wants a better model.
+    pytest.mark.xfail(
+        reason="Whisper base can mishear both renderings of eSpeak's question (1 run in 8); #15"
+    ),
 ]
 
 QUESTION = "Wann haben Sie am Samstag geöffnet?"
@@ -56,9 +58,11 @@ async def test_a_keyless_bot_answers_a_german_question_from_the_browser(
         # Five test processes may share two cores: speed is measured in bench/local_stt.py, not here.
         "STT_TIMEOUT_S": "15",
     }
-    # A caller who is not understood asks again. eSpeak NG renders a sentence a little differently on every
-    # call, and the small model hears one rendering in three or four of it wrongly ("Man kann mit dem Land,
-    # am Land, start, gehöre."); two renderings make the test fail only when the bot really cannot serve.
+    # A caller who is not understood asks again. The packaged Whisper base hears eSpeak's first rendering
+    # through the browser as "Man kann mit dem Land, am Land, start, gehöre." in most runs, and the bot
+    # says it cannot help; the second, asked once that short reply is over, comes back as "Man hat ein
+    # Memem, man hat geöffnet." and is answered. (With the old five-topic reply of 10.8 s the second
+    # question ran into the bot's voice, the page's echo canceller garbled it, and half the runs failed.)
     asked = [german_speech_ulaw(QUESTION, level_db=-16.0, fresh=True) for _ in range(2)]
     ulaw = silence_ulaw(9000) + asked[0] + silence_ulaw(12000) + asked[1] + silence_ulaw(4000)
     wav = write_microphone_wav(tmp_path / "caller.wav", ulaw)

@@ -16,6 +16,7 @@ import re
 import pytest
 
 from media.codec import ulaw_to_pcm16
+from media.errors import ProviderError
 from media.speech import Utterance
 from tests.providers.engines import packaged_whisper_base
 from tests.support.audio import german_speech_ulaw
@@ -54,7 +55,11 @@ async def test_base_model_transcribes_german_phone_speech(request: pytest.Fixtur
         heard_all = []
         for _ in range(RENDERINGS):
             pcm = ulaw_to_pcm16(german_speech_ulaw(sentence, rate_wpm=130, fresh=True))
-            heard = (await stt.transcribe(Utterance(pcm))).text
+            try:
+                heard = (await stt.transcribe(Utterance(pcm))).text
+            except ProviderError as exc:  # refused as a guess: the caller would be asked to repeat
+                heard_all.append(exc.detail)
+                continue
             heard_all.append(heard)
             others = [similarity(other, heard) for other in SENTENCES if other != sentence]
             if similarity(sentence, heard) >= MIN_RATIO and similarity(sentence, heard) > max(others):
