@@ -86,6 +86,30 @@ class ClipRegistry:
             return None
         return " ".join(words for _, words in sorted(found))
 
+    def transcribe_tail(self, heard: bytes, tail: int) -> str | None:
+        """The words spoken in the last ``tail`` bytes of ``heard`` (PCM16, all the audio so far).
+
+        A realtime socket is committed at every pause, so one clip may reach the fake in two commits
+        ("Ich möchte" | "meinen Zählerstand melden."). The second holds no fingerprint of its own; found in
+        what was heard before it, the clip's position says which of its words the tail holds.
+        """
+        start = len(heard) - tail
+        found: list[tuple[int, str]] = []
+        for clip in self._clips:
+            for at in _occurrences(heard, clip.fingerprint):
+                clip_start = at - clip.fingerprint_at
+                before = (start - clip_start) / len(clip.pcm16)
+                if before >= WHOLE:
+                    continue  # the clip was over before this commit
+                inside = (len(heard) - clip_start) / len(clip.pcm16)
+                upto = clip.text.split() if inside >= WHOLE else _leading_words(clip.text, inside).split()
+                done = len(_leading_words(clip.text, before).split()) if before > 0 else 0
+                if upto[done:]:
+                    found.append((clip_start, " ".join(upto[done:])))
+        if not found:
+            return None
+        return " ".join(words for _, words in sorted(found))
+
 
 def _occurrences(haystack: bytes, needle: bytes) -> list[int]:
     """Even byte offsets (whole samples) where ``needle`` sits in ``haystack``."""

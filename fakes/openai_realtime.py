@@ -27,6 +27,8 @@ from fakes.behaviour import FakeBehaviour, Fault, RecordedRequest
 from media.codec import ulaw_to_pcm16
 
 REALTIME_PATH = "/v1/realtime"
+HEARD_BYTES = 30 * 8000
+"""30 s of μ-law: enough to find the start of any test clip a commit continues."""
 
 
 class _Session:
@@ -35,6 +37,8 @@ class _Session:
         self._behaviour = behaviour
         self._stopping = stopping
         self._buffer = bytearray()
+        self._heard = bytearray()
+        """The last ``HEARD_BYTES`` appended (μ-law): where a commit sits in the caller's speech."""
         self._items = 0
         self._previous: str | None = None
         self._lock = asyncio.Lock()
@@ -69,9 +73,13 @@ class _Session:
         kind = event.get("type")
         if kind == "input_audio_buffer.append":
             try:
-                self._buffer += base64.b64decode(str(event.get("audio", "")), validate=True)
+                chunk = base64.b64decode(str(event.get("audio", "")), validate=True)
             except (binascii.Error, ValueError):
                 await self.emit(_error("invalid_value", "Invalid base64 audio."))
+                return
+            self._buffer += chunk
+            self._heard += chunk
+            del self._heard[:-HEARD_BYTES]
             return
         self._behaviour.requests.append(RecordedRequest("realtime", path, headers, event))
         if kind == "session.update":
@@ -100,14 +108,16 @@ class _Session:
         )
         self._previous = item
         fault = self._behaviour.realtime.take_fault()
-        task = asyncio.create_task(self._answer(item, audio, fault), name="fake_realtime_answer")
+        task = asyncio.create_task(
+            self._answer(item, audio, bytes(self._heard), fault), name="fake_realtime_answer"
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _answer(self, item: str, audio: bytes, fault: Fault | None) -> None:
+    async def _answer(self, item: str, audio: bytes, context: bytes, fault: Fault | None) -> None:
         pacing = self._behaviour.realtime.pacing
-        pcm = ulaw_to_pcm16(audio)
-        heard = self._behaviour.clips.transcribe_pcm(pcm) if self._behaviour.clips else None
+        clips = self._behaviour.clips
+        heard = clips.transcribe_tail(ulaw_to_pcm16(context), 2 * len(audio)) if clips else None
         text = heard if heard is not None else self._behaviour.next_transcript()
         if fault is Fault.TIMEOUT or not await self.pause(pacing.ttfb_ms):
             return

@@ -64,3 +64,19 @@ def test_a_clip_that_could_not_be_found_again_is_refused() -> None:
         registry.register("Stille", silence_ulaw(500))
     assert not registry
     assert registry.transcribe_wav(b"not a wav") is None
+
+
+def test_a_clip_committed_in_two_pieces_gives_each_piece_its_own_words() -> None:
+    """The realtime socket is committed at every pause: the second piece has no fingerprint of its own."""
+    words = "Ich möchte meinen Zählerstand melden."
+    clip = german_speech_ulaw(words)
+    registry = ClipRegistry()
+    registry.register(words, clip)
+    heard = ulaw_to_array(silence_ulaw(300) + clip).tobytes()
+    cut = len(heard) // 2 // 2 * 2  # a whole sample inside the clip
+    first = registry.transcribe_tail(heard[:cut], cut)
+    second = registry.transcribe_tail(heard, len(heard) - cut)
+    assert first
+    assert second
+    assert f"{first} {second}" == words
+    assert registry.transcribe_tail(heard + ulaw_to_array(silence_ulaw(500)).tobytes(), 8000) is None
