@@ -81,7 +81,6 @@ async def test_realtime_playback_echoes_the_mark_after_the_audio_duration(open_b
 
 
 async def test_records_response_latency_and_barge_in_reaction(open_bot: Bot) -> None:
-    began = time.monotonic()
     async with TwilioSimulator(open_bot.ws_url) as sim:
         await sim.start()
         await sim.wait_for_audio(len(speech(300)))
@@ -93,11 +92,15 @@ async def test_records_response_latency_and_barge_in_reaction(open_bot: Bot) -> 
         assert not reply.over_bot_audio
         await sim.send_dtmf("1")
         await sim.wait_for(lambda: reply.first_audio_at is not None)
-    whole = time.monotonic() - began  # no span measured inside the call can be longer than the call
-    assert len(sim.record.barge_in_reactions()) == 1
-    assert all(0 <= r <= whole for r in sim.record.barge_in_reactions())
+    # Spans are checked against the order of the recorded events, never against a wall-clock bound.
+    assert sim.record.barge_in_reactions() == [barge.barge_in_reaction]
+    assert barge.clear_at is not None
+    assert barge.started_at <= barge.clear_at <= reply.started_at  # the clear was awaited before the reply
     assert len(sim.record.response_latencies()) == 2
-    assert all(0 <= r <= whole for r in sim.record.response_latencies())
+    assert all(r >= 0 for r in sim.record.response_latencies())
+    assert reply.first_audio_at is not None
+    assert reply.ended_at is not None
+    assert reply.ended_at <= reply.first_audio_at
     assert sim.record.frames_sent == 10
 
 
