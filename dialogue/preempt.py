@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -84,11 +84,14 @@ class HeldSpeech:
         self._task.cancel()
 
 
-async def _iterate(stream: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
-    """An async generator around any TTS stream, so ``aclosing`` closes it on cancel."""
+_T = TypeVar("_T")
+
+
+async def _iterate(stream: AsyncIterator[_T]) -> AsyncGenerator[_T]:
+    """An async generator around any provider stream, so ``aclosing`` closes it on cancel."""
     try:
-        async for chunk in stream:
-            yield chunk
+        async for item in stream:
+            yield item
     finally:
         close = getattr(stream, "aclose", None)
         if close is not None:
@@ -126,7 +129,7 @@ class PreemptiveReply:
 
     async def _run(self, llm: LanguageModel, tools: Sequence[ToolSpec]) -> None:
         try:
-            async with aclosing(_parts(llm.stream_reply(self.messages, list(tools)))) as stream:
+            async with aclosing(_iterate(llm.stream_reply(self.messages, list(tools)))) as stream:
                 async for part in stream:
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
@@ -170,16 +173,6 @@ class PreemptiveReply:
         self._task.cancel()
         if self.held is not None:
             self.held.cancel()
-
-
-async def _parts(stream: AsyncIterator[Part]) -> AsyncGenerator[Part]:
-    try:
-        async for part in stream:
-            yield part
-    finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            await close()
 
 
 class Preemption:
