@@ -101,3 +101,25 @@ def array_to_ulaw(samples: npt.NDArray[np.int16]) -> bytes:
     """Encode an int16 array (e.g. a mix computed in numpy) without building PCM bytes first."""
     encoded: npt.NDArray[np.uint8] = _ENCODE[samples.astype("<i2", copy=False).view("<u2")]
     return encoded.tobytes()
+
+
+def pcm16_power(pcm: bytes) -> float:
+    """Mean square of a little-endian PCM16 fragment (0.0 for an empty one).
+
+    Every 20 ms frame of every call needs its level, and a numpy array for 160 samples costs ~4 µs of
+    fixed overhead against ~0.5 µs here. ``audioop.rms`` floors its result to an integer, which at low
+    levels is a coarse step, so the samples are first widened to 32 bits (shifted up 16 bits): the floor
+    then costs less than one part in 65,536 of the RMS, under 0.001 dB.
+    """
+    if len(pcm) < 2:
+        return 0.0
+    if _AUDIOOP is not None:
+        rms = _AUDIOOP.rms(_AUDIOOP.lin2lin(pcm, 2, 4), 4) / 65536.0
+        return float(rms * rms)
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+    return float(samples @ samples) / len(samples)
+
+
+def ulaw_power(ulaw: bytes) -> float:
+    """``pcm16_power`` of the decoded μ-law bytes."""
+    return pcm16_power(ulaw_to_pcm16(ulaw))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from media.codec import FRAME_BYTES, ulaw_to_array
+from media.codec import FRAME_BYTES, pcm16_power, ulaw_to_pcm16
 
 _FLOOR_DB = -90.0
 
@@ -57,12 +57,15 @@ class EchoGate:
     """Per-call echo bookkeeping on the inbound stream's frame clock (frame ``i`` is ``20i..20i+20`` ms)."""
 
     _RING = 256  # frames (5.1 s): delay window + the session's ≤200 ms lead + the correlation window
+    _SEARCH_FRAMES = 150  # 3 s of bot audio searched for a delay at the quick pace
 
     def __init__(self, config: EchoConfig | None = None) -> None:
         self.config = config or EchoConfig()
         self._max_lag = self.config.max_delay_ms // 20
-        self._ref = np.full(self._RING, _FLOOR_DB)
-        self._inb = np.full(self._RING, _FLOOR_DB)
+        # Plain lists, not arrays: every frame writes one slot and reads a few, and a numpy scalar access
+        # costs more than the whole list operation; ``_estimate`` takes arrays of them twice a second.
+        self._ref: list[float] = [_FLOOR_DB] * self._RING
+        self._inb: list[float] = [_FLOOR_DB] * self._RING
         self._ref_end = 0  # first frame index with no reference yet
         self._ref_carry = b""
         self._frame = 0  # inbound frames seen
@@ -71,7 +74,7 @@ class EchoGate:
         self.erl_db: float = self.config.worst_erl_db
         self._since_estimate = 0
         self._lags = np.arange(self._max_lag + 1)
-        self._offset_cache: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+        self._row_cache: dict[int, npt.NDArray[np.intp]] = {}
 
     def add_reference(self, ulaw: bytes, now_frame: int) -> None:
         """Place bot audio where the far end will play it: after what is queued, never before now.
@@ -84,21 +87,23 @@ class EchoGate:
         self._ref_carry = data[whole:]
         if not whole:
             return
-        samples = ulaw_to_array(data[:whole]).astype(np.float32).reshape(-1, FRAME_BYTES)
-        levels = _db(np.einsum("ij,ij->i", samples, samples) / FRAME_BYTES)
+        pcm = ulaw_to_pcm16(data[:whole])
+        step = 2 * FRAME_BYTES
         start = max(self._ref_end, now_frame)
-        if start > self._ref_end:  # silence between bursts: the bot said nothing there
-            gap = np.arange(self._ref_end, min(start, self._ref_end + self._RING)) % self._RING
-            self._ref[gap] = _FLOOR_DB
-        idx = np.arange(start, start + len(levels)) % self._RING
-        self._ref[idx] = levels
-        self._ref_end = start + len(levels)
+        ring, ref = self._RING, self._ref
+        for i in range(self._ref_end, min(start, self._ref_end + ring)):  # silence between bursts
+            ref[i % ring] = _FLOOR_DB
+        at = start
+        for i in range(0, len(pcm), step):
+            ref[at % ring] = power_db(pcm16_power(pcm[i : i + step]))
+            at += 1
+        self._ref_end = at
 
     def drop_unplayed(self, now_frame: int) -> None:
         """Forget reference after ``now_frame``: the far end's buffer was cleared, that audio never plays."""
         if self._ref_end > now_frame:
-            idx = np.arange(now_frame, self._ref_end) % self._RING
-            self._ref[idx] = _FLOOR_DB
+            for i in range(max(now_frame, self._ref_end - self._RING), self._ref_end):
+                self._ref[i % self._RING] = _FLOOR_DB
             self._ref_end = now_frame
         self._ref_carry = b""
 
@@ -119,8 +124,11 @@ class EchoGate:
         self._since_estimate += 1
         # Every candidate delay needs its own frames of bot audio before the bounds below are safe. Once a
         # delay is known, re-estimating twice a second follows a changing path well enough; every 200 ms
-        # made the gate the costliest thing a speaking call did per frame.
-        every = 10 if self.delay_frames is None else 25
+        # made the gate the costliest thing a speaking call did per frame. The quick pace is kept only for
+        # the first seconds of each stretch of bot audio: a line with no echo at all (most handsets) never
+        # yields a delay, and would otherwise pay it for every second the bot talks.
+        searching = self.delay_frames is None and self._active_run < self._SEARCH_FRAMES
+        every = 10 if searching else 25
         if self._since_estimate >= every and self._active_run >= self._max_lag + self.config.min_frames // 2:
             self._estimate()
         if self.delay_frames is None:
@@ -133,24 +141,23 @@ class EchoGate:
     def _loudest(self, first: int, last: int) -> float:
         """Loudest reference level in frames ``first..last`` (inclusive, fewer than a ring apart)."""
         a, b = first % self._RING, last % self._RING
-        levels: list[float] = (
-            self._ref[a : b + 1].tolist() if a <= b else self._ref[a:].tolist() + self._ref[: b + 1].tolist()
-        )
-        return max(levels)
+        if a <= b:
+            return max(self._ref[a : b + 1])
+        return max(max(self._ref[a:]), max(self._ref[: b + 1]))
 
     def _estimate(self) -> None:
         """Find the lag whose reference envelope best explains the last second of inbound levels.
 
         Runs twice a second per speaking call, so it avoids numpy's slow conveniences (``median``,
-        ``mean``, index arithmetic rebuilt each time): a sum over the count, the sorted row already at hand,
-        index offsets cached per window length. The results are the same numbers.
+        ``mean``, fancy indexing): a sum over the count, the sorted row already at hand, and the lagged
+        reference rows as strided views of one array. The results are the same numbers.
         """
         self._since_estimate = 0
         n = min(self.config.window_frames, self._active_run)
         end = self._frame
-        frames, offsets = self._offsets(n)
-        inbound = self._inb[(frames + end) % self._RING]
-        ref = self._ref[(offsets + end) % self._RING]
+        inbound = np.array(self._last(self._inb, end, n))
+        window = np.array(self._last(self._ref, end, n + self._max_lag))
+        ref = window[self._rows(n)]
         active = ref > self.config.active_db
         ref_c = ref - ref.sum(axis=1, keepdims=True) / n
         inb_c = inbound - inbound.sum() / n
@@ -181,26 +188,30 @@ class EchoGate:
         erl = float(row[half]) if count % 2 else float((row[half - 1] + row[half]) / 2)
         self.erl_db = min(erl, self.erl_db + 2.0, 0.0)
 
-    def _offsets(self, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Frame offsets of an ``n``-frame window ending now, for the inbound row and for every lag."""
-        found = self._offset_cache.get(n)
+    def _rows(self, n: int) -> npt.NDArray[np.intp]:
+        """Indexes into the ``n + max_lag`` reference window: row ``lag`` is the reference ``lag`` frames
+        before the inbound window (cached per window length; building it costs more than using it)."""
+        found = self._row_cache.get(n)
         if found is None:
-            frames = np.arange(-n, 0)
-            found = frames, frames[None, :] - self._lags[:, None]
-            self._offset_cache[n] = found
+            found = (self._max_lag - self._lags)[:, None] + np.arange(n)[None, :]
+            self._row_cache[n] = found
         return found
 
+    def _last(self, ring: list[float], end: int, count: int) -> list[float]:
+        """The ``count`` (at most a ring) values of ``ring`` before frame ``end``, oldest first."""
+        a, b = (end - count) % self._RING, end % self._RING
+        return ring[a:b] if a < b else ring[a:] + ring[:b]
 
-def _db(power: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    return np.asarray(10 * np.log10(np.maximum(power, 1e-9) / 32768.0**2), dtype=np.float64)
+
+def power_db(power: float) -> float:
+    """dBFS of a mean square, floored like ``level_db``."""
+    return 10 * math.log10(max(power, 1e-9) / 32768.0**2)
 
 
 def pcm16_level_db(pcm: bytes) -> float:
-    """``level_db`` of a PCM16 frame straight from its bytes: one array and a float64 dot per 20 ms frame of
-    every call, instead of an int16 array, its bytes and a float32 copy (the turn detector needs both)."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    power = float(samples @ samples) / max(len(samples), 1)
-    return 10 * math.log10(max(power, 1e-9) / 32768.0**2)
+    """``level_db`` of a PCM16 frame straight from its bytes, with no array: it runs on every 20 ms frame of
+    every call."""
+    return power_db(pcm16_power(pcm))
 
 
 def level_db(samples: npt.NDArray[np.float32]) -> float:

@@ -14,3 +14,4 @@ def test_wire_path_prints_before_and_after_per_message(capsys: pytest.CaptureFix
     assert "machine: " in printed
     rows = ("inbound: parse a media message", "inbound: frame PCM + level", "outbound: build a media message")
     assert all(row in printed for row in rows)
+    assert "bot speaking (echo gate on)" in printed

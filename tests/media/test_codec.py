@@ -12,6 +12,7 @@ from media.codec import (
     FRAME_BYTES,
     ULAW_SILENCE,
     array_to_ulaw,
+    pcm16_power,
     pcm16_to_ulaw,
     table_decode,
     table_encode,
@@ -38,6 +39,23 @@ def test_decode_matches_audioop_on_all_256_codes() -> None:
 
 def test_array_encoding_equals_bytes_encoding() -> None:
     assert array_to_ulaw(np.frombuffer(ALL_PCM, dtype="<i2")) == pcm16_to_ulaw(ALL_PCM)
+
+
+@pytest.mark.parametrize("with_audioop", [True, False])
+def test_frame_power_is_the_exact_mean_square(with_audioop: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Levels decide speech and echo on every frame: the fast path must agree with the exact sum of squares
+    to well under 0.001 dB, also for near-silent frames where an integer RMS would round to nothing."""
+    if not with_audioop:
+        monkeypatch.setattr("media.codec._AUDIOOP", None)
+    rng = np.random.default_rng(7)
+    frames = [np.zeros(FRAME_BYTES, dtype="<i2"), np.full(FRAME_BYTES, -32768, dtype="<i2")]
+    frames += [np.array([1] + [0] * (FRAME_BYTES - 1), dtype="<i2")]
+    frames += [rng.integers(-a, a + 1, FRAME_BYTES).astype("<i2") for a in (1, 3, 40, 1000, 32767)]
+    for samples in frames:
+        exact = float(np.mean(samples.astype(np.float64) ** 2))
+        got = pcm16_power(samples.tobytes())
+        assert got == pytest.approx(exact, rel=1e-4, abs=1e-12)
+    assert pcm16_power(b"") == 0.0
 
 
 def test_silence_constants() -> None:
