@@ -18,6 +18,7 @@ from dialogue.llm import Message, ReplyPart, TextDelta, ToolCall, ToolSpec
 from media.budget import DEFAULT_BUDGETS, stream_with_budget
 from media.clients import Rotation, rotation
 from media.errors import ProviderError
+from media.warmup import warm_openai
 
 
 class OpenAILanguageModel:
@@ -42,6 +43,10 @@ class OpenAILanguageModel:
         self.max_tokens = max_tokens
         self.max_attempts = max_attempts
         self.name = f"openai:{model}"
+
+    async def warm(self) -> bool:
+        """Opens the call's connection ahead of its first turn (see ``media.warmup``)."""
+        return await warm_openai(self._clients, self.model)
 
     def stream_reply(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec]

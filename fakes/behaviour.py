@@ -33,7 +33,9 @@ HTTP_FAULTS: tuple[Fault, ...] = tuple(f for f in Fault if f not in (Fault.REFUS
 """The faults the HTTP routes play; the other two exist only on the realtime socket."""
 
 
-Endpoint = Literal["stt", "chat", "tts", "realtime"]
+Endpoint = Literal["stt", "chat", "tts", "realtime", "models", "tts_models"]
+"""``models`` and ``tts_models`` are the warm-up reads (OpenAI's model, ElevenLabs' model list): recorded,
+never faulted."""
 
 
 @dataclass(slots=True)

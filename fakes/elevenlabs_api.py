@@ -61,7 +61,24 @@ def _tone(text: str) -> bytes:
     return (np.sin(2 * math.pi * 220 * t) * 3000).astype("<i2").tobytes()
 
 
+async def _models(ex: Exchange, behaviour: FakeBehaviour) -> None:
+    """``GET /v1/models``: the text-to-speech models, in the real API's shape (fewer fields)."""
+    key = ex.headers.get("xi-api-key", "")
+    if not key or (behaviour.elevenlabs_api_key is not None and key != behaviour.elevenlabs_api_key):
+        await ex.respond_json(401, {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}})
+        return
+    behaviour.requests.append(RecordedRequest("tts_models", ex.path, _masked(ex.headers), {}, ex.client_port))
+    models = [
+        {"model_id": m, "name": m, "can_do_text_to_speech": True, "languages": [{"language_id": "de"}]}
+        for m in ("eleven_flash_v2_5", "eleven_multilingual_v2")
+    ]
+    await ex.respond_json(200, models)
+
+
 async def handle(ex: Exchange, behaviour: FakeBehaviour, speech: SpeechSource) -> None:
+    if ex.method == "GET" and ex.path == "/v1/models":
+        await _models(ex, behaviour)
+        return
     match = _ROUTE.match(ex.path)
     if ex.method != "POST" or match is None:
         await ex.respond_json(404, {"detail": {"status": "not_found", "message": f"No route {ex.path}"}})

@@ -26,6 +26,9 @@ def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
 
 
 async def handle(ex: Exchange, behaviour: FakeBehaviour) -> None:
+    if ex.method == "GET" and ex.path.startswith("/v1/models/") and ex.path.count("/") == 3:
+        await _model(ex, behaviour)
+        return
     if ex.method != "POST" or ex.path not in ("/v1/audio/transcriptions", "/v1/chat/completions"):
         await ex.respond_json(
             404, _error(f"Unknown route {ex.method} {ex.path}", "invalid_request_error", None)
@@ -42,6 +45,19 @@ async def handle(ex: Exchange, behaviour: FakeBehaviour) -> None:
         await _transcribe(ex, behaviour)
     else:
         await _chat(ex, behaviour)
+
+
+async def _model(ex: Exchange, behaviour: FakeBehaviour) -> None:
+    """``GET /v1/models/{model}``: the model object, as the real API describes any model it serves."""
+    token = ex.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not token or (behaviour.openai_api_key is not None and token != behaviour.openai_api_key):
+        await ex.respond_json(
+            401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        )
+        return
+    model = ex.path.rsplit("/", 1)[1]
+    behaviour.requests.append(RecordedRequest("models", ex.path, _masked(ex.headers), {}, ex.client_port))
+    await ex.respond_json(200, {"id": model, "object": "model", "created": 1715367049, "owned_by": "system"})
 
 
 async def _common_fault(ex: Exchange, fault: Fault | None) -> bool:

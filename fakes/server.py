@@ -44,7 +44,10 @@ class FakeProvidersApp:
         if scope["type"] != "http":
             return
         ex = Exchange(scope, receive, send, self.stopping)
-        if ex.path.startswith("/v1/text-to-speech/"):
+        if ex.path.startswith("/v1/text-to-speech/") or (
+            ex.path == "/v1/models" and "xi-api-key" in ex.headers
+        ):
+            # Both APIs have ``/v1/models``; ElevenLabs' clients are the ones that send ``xi-api-key``.
             await elevenlabs_api.handle(ex, self.behaviour, self.speech)
         elif ex.path.startswith("/v1/"):
             await openai_api.handle(ex, self.behaviour)

@@ -14,6 +14,7 @@ from openai import AsyncOpenAI, omit
 from media.budget import DEFAULT_BUDGETS, call_with_budget
 from media.clients import Rotation, rotation
 from media.speech import Transcript, Utterance
+from media.warmup import warm_openai
 
 MIN_AUDIO_S: Final = 0.1
 """OpenAI answers HTTP 400 "Audio file is too short" below this; such a blip is no turn anyway."""
@@ -39,6 +40,10 @@ class OpenAISpeechToText:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.name = f"openai:{model}"
+
+    async def warm(self) -> bool:
+        """Opens the call's connection ahead of its first turn (see ``media.warmup``)."""
+        return await warm_openai(self._clients, self.model)
 
     async def transcribe(self, utterance: Utterance) -> Transcript:
         if utterance.duration_s < MIN_AUDIO_S:

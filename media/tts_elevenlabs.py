@@ -18,6 +18,7 @@ from elevenlabs.core.request_options import RequestOptions
 from media.budget import DEFAULT_BUDGETS, stream_with_budget
 from media.clients import Rotation, rotation
 from media.errors import ProviderError
+from media.warmup import warm_elevenlabs
 
 OUTPUT_FORMAT: Final = "ulaw_8000"
 
@@ -50,6 +51,10 @@ class ElevenLabsTextToSpeech:
         self.total_timeout_s = total_timeout_s
         self.max_attempts = max_attempts
         self.name = f"elevenlabs:{model_id}"
+
+    async def warm(self) -> bool:
+        """Opens the call's connection ahead of its first sentence (see ``media.warmup``)."""
+        return await warm_elevenlabs(self._clients)
 
     @property
     def cache_key(self) -> str:

@@ -58,6 +58,7 @@ class MediaStream:
         self._registered = False
         self._closed_by_bot = False
         self._end_reason: str | None = None
+        self._slot: int | None = None
         self.problems: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.sequence_gaps = 0
@@ -166,6 +167,7 @@ class MediaStream:
         )
         control = self._edge.call_control(self._close)
         stream_start = start.to_stream_start()
+        self._slot = self._ctx.providers.warmup.enter_call()  # before the session starts its tasks
         self._handler = live.handler = factory(self._transport, control, stream_start)
         log.info("stream_started", tracks=list(start.tracks), live_calls=self._edge.registry.active)
         await self._handler.on_start(stream_start)
@@ -231,6 +233,8 @@ class MediaStream:
         finally:
             if self._start is not None:
                 self._edge.registry.unregister(self._start.call_sid)
+            if self._slot is not None:
+                self._ctx.providers.warmup.leave_call(self._slot)
             if self._registered and self._start is not None:
                 with contextlib.suppress(Exception):  # Redis away: the dead-instance sweep forgets it later
                     await self._edge.fleet.unregister(self._start.call_sid)

@@ -27,7 +27,7 @@ from dialogue.llm_openai import OpenAILanguageModel
 from dialogue.llm_scripted import ScriptedLanguageModel
 from dialogue.phrases import PhraseCache, PhraseCatalogue, german_catalogue
 from dialogue.profile import BusinessProfile, load_profile
-from media.clients import OneWriteTransport, Rotation, clients_for
+from media.clients import KEEPALIVE_S, ClientSlots, OneWriteTransport, Rotation, clients_for
 from media.speech import SpeechToText, TextToSpeech
 from media.streaming_stt import BufferedSTT, StreamingSTT
 from media.stt_failover import FailoverSpeechToText
@@ -36,6 +36,7 @@ from media.stt_realtime import RealtimeSTT
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
 from media.tts_elevenlabs_ws import ElevenLabsWebSocketTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
+from media.warmup import ProviderWarmup
 from web.consent import with_recording_notice
 from web.settings import Settings
 
@@ -61,6 +62,8 @@ class Providers:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     streaming_stt: StreamingSTT | None = None
     """The per-call face of ``stt``: the Realtime socket, or ``stt`` behind a buffer (see ``STT_MODE``)."""
+    warmup: ProviderWarmup = field(default_factory=lambda: ProviderWarmup(ClientSlots(1)))
+    """Which client of each provider a call uses, and the connections opened for it while it rings."""
 
     @property
     def ready(self) -> bool:
@@ -101,6 +104,7 @@ class Providers:
         return await self.phrases.warm(self.tts, self.catalogue.all())
 
     async def aclose(self) -> None:
+        await self.warmup.aclose()
         for engine in (self.stt, self.llm, self.tts):
             close = getattr(engine, "aclose", None)
             if close is not None:
@@ -120,7 +124,8 @@ def build_providers(settings: Settings) -> Providers:
     catalogue = german_catalogue(profile.company_name)
     if settings.record_calls:  # the caller must hear it before anything is kept (§ 201 StGB, Art. 13 GDPR)
         catalogue = with_recording_notice(catalogue, settings.recording_notice)
-    p = Providers(profile=profile, catalogue=catalogue)
+    slots = ClientSlots(clients_for(settings.max_concurrent_calls))
+    p = Providers(profile=profile, catalogue=catalogue, warmup=ProviderWarmup(slots))
     openai_key = settings.openai_api_key.get_secret_value()
     openai_client = _openai_clients(settings, p) if openai_key else None
 
@@ -159,7 +164,9 @@ def _openai_clients(
             ),
             http_client=DefaultAsyncHttpxClient(
                 transport=OneWriteTransport(
-                    limits=httpx2.Limits(max_connections=most, max_keepalive_connections=kept)
+                    limits=httpx2.Limits(
+                        max_connections=most, max_keepalive_connections=kept, keepalive_expiry=KEEPALIVE_S
+                    )
                 )
             ),
         )
@@ -184,6 +191,7 @@ def _pick_stt(
             # With a hedge, the hedge is the second attempt (over another connection, and also on a hang).
             max_attempts=1 if settings.stt_hedge_after_s > 0 else 2,
         )
+        p.warmup.add(cloud.warm)
         p.stt = _stt_failover(settings, p, cloud, profile)
         return
     if choice == "openai":
@@ -342,6 +350,7 @@ def _pick_llm(
             # With a fallback, a failed first attempt goes straight to it instead of the same model again.
             max_attempts=1 if failover else 2,
         )
+        p.warmup.add(primary.warm)
         p.llm = _llm_failover(settings, p, client, primary)
         return
     if choice == "openai":
@@ -413,7 +422,9 @@ def _pick_tts(settings: Settings, p: Providers) -> None:
             http = httpx.AsyncClient(
                 timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S),
                 follow_redirects=True,
-                limits=httpx.Limits(max_connections=most, max_keepalive_connections=kept),
+                limits=httpx.Limits(
+                    max_connections=most, max_keepalive_connections=kept, keepalive_expiry=KEEPALIVE_S
+                ),
             )
             clients.append(
                 AsyncElevenLabs(api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http)
@@ -425,6 +436,7 @@ def _pick_tts(settings: Settings, p: Providers) -> None:
             model_id=settings.elevenlabs_model,
             first_byte_timeout_s=settings.tts_first_byte_timeout_s,
         )
+        p.warmup.add(p.tts.warm)
         p.backup_tts = espeak
         return
     if choice == "elevenlabs":

@@ -134,6 +134,7 @@ async def voice(request: Request[Any, Any, Any]) -> Response[str]:
     prewarm = SttPrewarm.of(ctx)
     if prewarm is not None:
         prewarm.ring(call_sid)  # the transcription socket connects while the phone rings
+    ctx.providers.warmup.ring()  # and the pooled providers' connections for its first turn
     resp = VoiceResponse()
     connect = resp.connect()
     stream = connect.stream(
