@@ -103,25 +103,25 @@ def main() -> int:
         return pcm16_level_db(pcm), pcm
 
     assert old_media() == media_message(sid, chunk)
-    new_decoder, new_fast = twilio_protocol._DECODE, twilio_protocol._fast_media
+    new_decoder, new_fast = twilio_protocol._DECODE, twilio_protocol.fast_media
     old_decoder = _JsonDecoder()
 
     def _no_fast(text: str) -> None:
         return None
 
     def old_parse() -> object:
-        twilio_protocol._DECODE, twilio_protocol._fast_media = old_decoder, _no_fast  # type: ignore[assignment]
+        twilio_protocol._DECODE, twilio_protocol.fast_media = old_decoder, _no_fast  # type: ignore[assignment]
         try:
             return parse_inbound(inbound)
         finally:
-            twilio_protocol._DECODE, twilio_protocol._fast_media = new_decoder, new_fast
+            twilio_protocol._DECODE, twilio_protocol.fast_media = new_decoder, new_fast
 
     def new_parse() -> object:  # the same assignments, so the comparison is fair
-        twilio_protocol._DECODE, twilio_protocol._fast_media = new_decoder, new_fast
+        twilio_protocol._DECODE, twilio_protocol.fast_media = new_decoder, new_fast
         try:
             return parse_inbound(inbound)
         finally:
-            twilio_protocol._DECODE, twilio_protocol._fast_media = new_decoder, new_fast
+            twilio_protocol._DECODE, twilio_protocol.fast_media = new_decoder, new_fast
 
     rows = [
         ("inbound: parse a media message", *_pair(old_parse, new_parse)),

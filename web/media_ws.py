@@ -18,6 +18,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from media.transport import StreamHandler
 from media.twilio_protocol import (
+    MAX_MESSAGE_CHARS,
     Connected,
     Dtmf,
     InboundMessage,
@@ -27,6 +28,7 @@ from media.twilio_protocol import (
     Start,
     Stop,
     UnknownEvent,
+    fast_media,
     parse_inbound,
 )
 from media.twilio_transport import StreamClosed, TwilioTransport
@@ -66,14 +68,17 @@ class MediaStream:
 
     async def run(self) -> None:
         reason = "socket_closed"
+        receive = self._socket.receive
         try:
             while True:
-                message = await self._socket.receive()
+                message = await receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
                 if not isinstance(text, str):
                     self._problem("binary_frame", "Twilio sends text frames only")
+                    continue
+                if await self._caller_audio(text):
                     continue
                 if await self._handle(text):
                     reason = self._end_reason or "stop"
@@ -88,6 +93,30 @@ class MediaStream:
             if self._closed_by_bot and reason == "socket_closed":
                 reason = "bot_closed"
             await self._finish(reason)
+
+    async def _caller_audio(self, text: str) -> bool:
+        """The message of nearly every 20 ms: a well-formed inbound media frame of this stream, in sequence.
+
+        Handled here in one step (about a third of this class's CPU per frame at 200 calls); anything else,
+        a gap in the sequence included, returns False and takes ``_handle``, which checks and counts it.
+        """
+        handler, start = self._handler, self._start
+        if handler is None or start is None or len(text) > MAX_MESSAGE_CHARS:
+            return False
+        media = fast_media(text)
+        if (
+            media is None
+            or media.track != "inbound"
+            or media.stream_sid != start.stream_sid
+            or self._last_seq is None
+            or media.sequence != self._last_seq + 1
+        ):
+            return False
+        self._last_seq = media.sequence
+        self.counts["media"] += 1
+        self.audio_bytes += len(media.payload)
+        await handler.on_audio(media.payload)
+        return True
 
     async def _handle(self, text: str) -> bool:
         """Returns True when the stream is over."""
