@@ -29,6 +29,8 @@ import numpy.typing as npt
 from media.codec import FRAME_BYTES, pcm16_power, ulaw_to_pcm16
 
 _FLOOR_DB = -90.0
+_QUIET_DB = -60.0  # a line below this throughout carries neither a caller nor an echo worth learning from
+_QUIET_ERL_DB = -40.0  # an ERL this low already lets any caller through over the bot
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,13 @@ class EchoGate:
         self._since_estimate = 0
         n = min(self.config.window_frames, self._active_run)
         end = self._frame
-        inbound = np.array(self._last(self._inb, end, n))
+        heard = self._last(self._inb, end, n)
+        if self.erl_db <= _QUIET_ERL_DB and max(heard) < _QUIET_DB:
+            # A quiet line with the echo already known to be faint: the estimate could only lower the ERL
+            # further, which changes no verdict, or find a delay in noise. Most calls are like this most of
+            # the time the bot talks (a handset, a caller listening), so it is the common case to skip.
+            return
+        inbound = np.array(heard)
         window = np.array(self._last(self._ref, end, n + self._max_lag))
         ref = window[self._rows(n)]
         active = ref > self.config.active_db

@@ -54,10 +54,16 @@ def listen(inbound: bytes, config: TurnConfig = CFG) -> list[TurnEvent]:
 
 
 def call_with_bot(
-    inbound: bytes, bot: bytes, bot_at_ms: int, *, lead_ms: int = 200, reference: bool = True
+    inbound: bytes,
+    bot: bytes,
+    bot_at_ms: int,
+    *,
+    lead_ms: int = 200,
+    reference: bool = True,
+    detector: TurnDetector | None = None,
 ) -> list[TurnEvent]:
     """Play the session: bot audio sent ``lead_ms`` ahead of real time, ``bot_speaking`` while it plays."""
-    detector = TurnDetector(CFG)
+    detector = detector or TurnDetector(CFG)
     bot_frames = list(frames(bot))
     start, lead = bot_at_ms // 20, lead_ms // 20
     events: list[TurnEvent] = []
@@ -176,6 +182,21 @@ def test_backchannels_coughs_and_noise_do_not_barge_in(
     assert len(of(SpeechStarted, events)) == len(of(SpeechDiscarded, events))
     for e in of(SpeechDiscarded, events):
         assert e.at_ms <= 3000 + duration_ms(clip) + CFG.backchannel_gap_ms + 350
+
+
+@pytest.mark.parametrize("caller_at_ms", [2500, 4000])
+def test_on_a_quiet_line_an_interruption_still_barges_in_and_mhm_does_not(caller_at_ms: int) -> None:
+    """A quiet handset line (-70 dBFS, no echo) lets the echo gate skip its estimates once it knows the echo
+    is faint; a caller who then speaks over the bot must still be heard, and a backchannel still not."""
+    bot = bot_audio()
+    for clip, barges in ((german_speech_ulaw(INTERRUPTION), 1), (german_speech_ulaw("mhm"), 0)):
+        inbound = mix(noise_ulaw(duration_ms(bot) + 4000, -70), Track(clip, caller_at_ms))
+        detector = TurnDetector(CFG)
+        events = call_with_bot(inbound, bot, 500, detector=detector)
+        assert len(of(BargeIn, events)) == barges
+        assert detector.echo.erl_db <= -40.0
+        if barges:
+            assert of(BargeIn, events)[0].at_ms - caller_at_ms <= CFG.barge_in_ms + 300
 
 
 @pytest.mark.parametrize("echo_path", [None, *ECHO_PATHS])
