@@ -182,6 +182,7 @@ async def test_a_whole_turn_through_the_sdks_and_the_fakes(tmp_path: Path, fake:
     assert chat_request.body["model"] == "gpt-4o-mini"
     assert chat_request.body["stream"] is True
     assert chat_request.body["tools"][0]["function"]["name"] == "end_call"
+    assert chat_request.body["messages"] == [{"role": "user", "content": heard.text}]
     assert tts_request.body["query"]["output_format"] == "ulaw_8000"
     assert tts_request.body["model_id"] == "eleven_flash_v2_5"
     assert tts_request.body["language_code"] == "de"
