@@ -90,6 +90,9 @@ class PhraseCache:
         self.directory = directory
         self.fallback = fallback
         self._memory: dict[str, bytes] = {}
+        self._absent: set[str] = set()
+        """Keys found missing on disk: every sentence of every reply asks, and a file read that fails is a
+        blocking system call on the event loop each time. Only this process writes here after start-up."""
 
     def get(self, text: str, tts: TextToSpeech) -> bytes | None:
         """The phrase in ``tts``'s voice, else in the fallback voice, else None. Never does network I/O."""
@@ -129,15 +132,17 @@ class PhraseCache:
         if not audio:
             return False
         self._memory[key] = audio
+        self._absent.discard(key)
         self._store(key, audio)
         return True
 
     def _load(self, key: str) -> bytes | None:
         audio = self._memory.get(key)
-        if audio is None and self.directory is not None:
+        if audio is None and self.directory is not None and key not in self._absent:
             try:
                 audio = (self.directory / f"{key}.ulaw").read_bytes()
             except OSError:
+                self._absent.add(key)
                 return None
             self._memory[key] = audio
         return audio
