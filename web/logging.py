@@ -108,7 +108,10 @@ def configure_logging(*, fmt: str = "auto", level: str = "info", secrets: Iterab
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, masker, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line: with ``--workers N`` every process writes to the same stderr, which Python
+        # leaves unbuffered on a pipe, and ``print`` (the print logger) writes the line and its newline
+        # separately, so another worker's line could land in between and break both JSON lines.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
 

@@ -73,3 +73,28 @@ def test_library_lines_get_our_shape_and_masking(capsys: pytest.CaptureFixture[s
     assert records[0]["level"] == "warning"
     assert "sk-lib-secret-1" not in lines[0]
     assert "1234567" not in lines[0]
+
+
+def test_each_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers share one stderr, unbuffered on a pipe: a line written in two pieces can be split by another
+    worker's line (a fleet test lost a ``drain_started`` that way), so each line must be a single write."""
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stderr", Recorder())
+    configure_logging(fmt="json", level="info")
+    try:
+        structlog.get_logger().info("drain_started", live_calls=1)
+        logging.getLogger("somelib").warning("a library line")
+    finally:
+        structlog.reset_defaults()
+    assert len(writes) == 2
+    assert all(w.endswith("\n") and w.count("\n") == 1 for w in writes)
+    assert json.loads(writes[0])["event"] == "drain_started"
