@@ -118,8 +118,3 @@ def pcm16_power(pcm: bytes) -> float:
         return float(rms * rms)
     samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
     return float(samples @ samples) / len(samples)
-
-
-def ulaw_power(ulaw: bytes) -> float:
-    """``pcm16_power`` of the decoded μ-law bytes."""
-    return pcm16_power(ulaw_to_pcm16(ulaw))

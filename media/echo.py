@@ -97,7 +97,7 @@ class EchoGate:
             ref[i % ring] = _FLOOR_DB
         at = start
         for i in range(0, len(pcm), step):
-            ref[at % ring] = power_db(pcm16_power(pcm[i : i + step]))
+            ref[at % ring] = pcm16_level_db(pcm[i : i + step])
             at += 1
         self._ref_end = at
 
@@ -151,8 +151,8 @@ class EchoGate:
         """Find the lag whose reference envelope best explains the last second of inbound levels.
 
         Runs twice a second per speaking call, so it avoids numpy's slow conveniences (``median``,
-        ``mean``, fancy indexing): a sum over the count, the sorted row already at hand, and the lagged
-        reference rows as strided views of one array. The results are the same numbers.
+        ``mean``, index arithmetic rebuilt each time): a sum over the count, the sorted row already at
+        hand, the lagged reference rows taken from one window by a cached index. The same numbers.
         """
         self._since_estimate = 0
         n = min(self.config.window_frames, self._active_run)
@@ -211,15 +211,10 @@ class EchoGate:
         return ring[a:b] if a < b else ring[a:] + ring[:b]
 
 
-def power_db(power: float) -> float:
-    """dBFS of a mean square, floored like ``level_db``."""
-    return 10 * math.log10(max(power, 1e-9) / 32768.0**2)
-
-
 def pcm16_level_db(pcm: bytes) -> float:
     """``level_db`` of a PCM16 frame straight from its bytes, with no array: it runs on every 20 ms frame of
     every call."""
-    return power_db(pcm16_power(pcm))
+    return 10 * math.log10(max(pcm16_power(pcm), 1e-9) / 32768.0**2)
 
 
 def level_db(samples: npt.NDArray[np.float32]) -> float:
