@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from bench.processes import Placement
+from bench.processes import Placement, cpu_seconds
 from bench.run import machine
 
 Scope = MutableMapping[str, Any]
@@ -162,12 +162,6 @@ async def _websockets_server(port: int) -> None:
         await server.serve_forever()
 
 
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _load(port: int, connections: int, seconds: float, pid: int) -> tuple[int, float, float]:
     """Messages sent in the steady window, the server's CPU % over it, and its CPU seconds."""
     from websockets.asyncio.client import connect
@@ -192,9 +186,9 @@ async def _load(port: int, connections: int, seconds: float, pid: int) -> tuple[
     tasks = [asyncio.create_task(one(i)) for i in range(connections)]
     await asyncio.sleep(2.0)  # every socket open and paced
     window["start"] = time.monotonic()
-    cpu0 = _cpu_s(pid)
+    cpu0 = cpu_seconds(pid)
     await asyncio.sleep(seconds)
-    cpu1 = _cpu_s(pid)
+    cpu1 = cpu_seconds(pid)
     span = time.monotonic() - window["start"]
     count = sent[0]
     stop.set()

@@ -60,7 +60,7 @@ async def test_a_keyless_bot_answers_a_german_question_from_the_browser(
     # Silence first, long enough for the greeting to finish (the page's echo canceller would otherwise
     # have to separate the question from the bot's own voice), then the question. A caller who is not
     # understood asks again, once the short "cannot help" reply is over: through the page's audio
-    # processing the model still mishears the question about one call in fifteen ("Run haben Sie uns am
+    # processing the model still misheard the question in 2 of 14 calls ("Run haben Sie uns am
     # Stagdereffnet."), as it would a real caller now and then.
     asked = natural_german_ulaw(QUESTION, level_db=-16.0)
     ulaw = silence_ulaw(9000) + asked + silence_ulaw(12000) + asked + silence_ulaw(4000)

@@ -83,7 +83,11 @@ def german_speech_ulaw(
     vary by about 0.5 %, whatever was synthesized before), so a cached rendering is one draw of several.
     """
     pcm = synthesize_pcm16(text, voice, rate_wpm, pitch) if fresh else _speech(text, voice, rate_wpm, pitch)
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    return speech_at_level(np.frombuffer(pcm, dtype="<i2").astype(np.float64), level_db, trim=trim)
+
+
+def speech_at_level(samples: Samples, level_db: float, *, trim: bool = True) -> bytes:
+    """Clean 8 kHz speech as μ-law at ``level_db`` dBFS over its active part, cut to it when ``trim``."""
     mask = active_mask(samples)
     if trim and mask.any():
         idx = np.flatnonzero(mask)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.audio import active_mask, rms_dbfs, to_samples, to_ulaw
+from tests.support.audio import speech_at_level, to_samples, to_ulaw
 
 VOICE = "mb-de6"
 VOICE_DATA = Path("/usr/share/mbrola/de6")
@@ -67,12 +67,5 @@ def natural_german_ulaw(text: str, *, level_db: float = -20.0, rate_wpm: int = R
     if not pcm:
         raise RuntimeError(f"{VOICE} rendered no audio for {text!r}: {done.stderr.decode(errors='replace')}")
     pcm, _ = audioop.ratecv(pcm, 2, 1, rate, 8000, None)
-    samples = to_samples(to_ulaw(np.frombuffer(pcm, dtype="<i2").astype(np.float64)))
-    mask = active_mask(samples)
-    idx = np.flatnonzero(mask)
-    if len(idx):
-        samples = samples[int(idx[0]) * 80 : int(idx[-1] + 1) * 80]
-        mask = active_mask(samples)
-    active = samples[: len(mask) * 80].reshape(-1, 80)[mask].ravel()
-    gain = 10 ** ((level_db - rms_dbfs(active)) / 20) if len(active) else 1.0
-    return to_ulaw(samples * gain)
+    # Through μ-law once, as the phone line would carry it, before the level is measured.
+    return speech_at_level(to_samples(to_ulaw(np.frombuffer(pcm, dtype="<i2").astype(np.float64))), level_db)
