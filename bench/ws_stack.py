@@ -41,6 +41,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "ASGI, websockets-sansio": ("asgi", "websockets-sansio"),
     "ASGI, websockets (legacy)": ("asgi", "websockets"),
     "Litestar route, websockets-sansio": ("litestar", "websockets-sansio"),
+    "ours: web.media_protocol, direct path": ("direct", ""),
     "websockets' own server, no ASGI": ("websockets", ""),
     "floor: asyncio.Protocol, frames by hand": ("protocol", ""),
 }
@@ -70,6 +71,25 @@ async def bare_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "websocket.accept"})
     while (await receive())["type"] != "websocket.disconnect":
         pass
+
+
+class _Drop:
+    def offer(self, text: str) -> bool:
+        return True
+
+
+async def direct_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    """The bare app with the media socket's direct path: every text frame is offered and taken."""
+    from web.media_protocol import install_direct
+
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        install_direct(scope, _Drop())
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
+    await bare_asgi(scope, receive, send)
 
 
 def litestar_app() -> Any:
@@ -145,6 +165,18 @@ def serve(kind: str, ws: str, port: int) -> None:
         return
     import uvicorn
 
+    if kind == "direct":
+        from web.media_protocol import MediaSocketProtocol
+
+        uvicorn.run(
+            direct_asgi,
+            host="127.0.0.1",
+            port=port,
+            ws=MediaSocketProtocol,
+            log_level="warning",
+            ws_per_message_deflate=False,
+        )
+        return
     app = bare_asgi if kind == "asgi" else litestar_app()
     uvicorn.run(app, host="127.0.0.1", port=port, ws=ws, log_level="warning", ws_per_message_deflate=False)
 
@@ -236,10 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--serve", choices=["asgi", "litestar", "websockets", "protocol"], help=argparse.SUPPRESS
+        "--serve", choices=["asgi", "litestar", "direct", "websockets", "protocol"], help=argparse.SUPPRESS
     )
     parser.add_argument("--ws", default="websockets-sansio", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rows", default="", help="only these server kinds, e.g. asgi,direct,protocol (default: all rows)"
+    )
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.ws, args.port)
@@ -247,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}; {Placement.split().describe()}")
     print(f"{args.connections} sockets, one {len(media_message(0))}-character media message each every 20 ms")
     print(f"{'server stack':<40} {'msgs/s':>9} {'CPU %':>7} {'µs/msg':>9} {'% core at 200':>14}")
+    wanted = set(filter(None, args.rows.split(",")))
     for i, (name, (kind, ws)) in enumerate(VARIANTS.items()):
+        if wanted and kind not in wanted:
+            continue
         print(run_row(name, kind, ws, args, args.port + i if args.port else _free_port()), flush=True)
     return 0
 

@@ -162,7 +162,7 @@ class CallSession:
         self.timers.start()
         self.jobs.begin(self.lines.greet, "greeting")
 
-    async def on_audio(self, ulaw: bytes) -> None:
+    def on_audio(self, ulaw: bytes) -> None:
         if self._ended:
             return
         if self._recorder is not None:

@@ -24,18 +24,24 @@ async def serve_loopback(
     lifespan: Literal["on", "off"] = "off",
     ws_max_size: int = 1 << 20,
     websockets: bool = False,
+    ws_protocol: type[Any] | None = None,
+    ws_ping_interval: float = 20.0,
+    ws_ping_timeout: float = 20.0,
 ) -> AsyncIterator[int]:
     """Yields the bound port; on exit asks the server to stop and waits until it has.
 
-    WebSocket upgrades are served with ``lifespan="on"`` (the bot) or ``websockets=True`` (the fakes).
+    WebSocket upgrades are served with ``lifespan="on"`` (the bot) or ``websockets=True`` (the fakes);
+    ``ws_protocol`` is the bot's own protocol class, as ``voicebot serve`` passes it to uvicorn.
     """
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         lifespan=lifespan,
-        ws="auto" if lifespan == "on" or websockets else "none",
+        ws=ws_protocol or ("auto" if lifespan == "on" or websockets else "none"),
         ws_max_size=ws_max_size,
+        ws_ping_interval=ws_ping_interval,  # uvicorn's defaults unless a test times the keepalive
+        ws_ping_timeout=ws_ping_timeout,
         ws_per_message_deflate=False,  # as `voicebot serve`: μ-law does not compress
         access_log=False,
         log_config=None,

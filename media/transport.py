@@ -49,16 +49,17 @@ class StreamStart:
 class StreamHandler(Protocol):
     """The receiving half of a media stream, implemented by the call session.
 
-    The WebSocket endpoint parses the wire messages and awaits these in arrival order. ``on_audio`` runs
-    50 times a second per call: it buffers and analyses, and suspends only for the few frames that end a
-    turn event (speech started or ended, a barge-in), whose transition runs right there. Handing those to
-    a task of their own cost a pass of the event loop each, which with two hundred calls delayed the
-    ``clear`` of a barge-in by tens of milliseconds.
+    The WebSocket endpoint parses the wire messages and calls these in arrival order. ``on_audio`` runs
+    50 times a second per call and never suspends: it buffers and analyses, and a frame that ends a turn
+    event (speech started or ended, a barge-in) runs its transition right there, whose effects only start
+    or cancel tasks. Handing those to a task of their own cost a pass of the event loop each, which with
+    two hundred calls delayed the ``clear`` of a barge-in by tens of milliseconds; and being synchronous,
+    it can be called from the socket's read callback (``web.media_protocol``), with no task per frame.
     """
 
     async def on_start(self, start: StreamStart) -> None: ...
 
-    async def on_audio(self, ulaw: bytes) -> None: ...
+    def on_audio(self, ulaw: bytes) -> None: ...
 
     async def on_dtmf(self, digit: str) -> None: ...
 

@@ -16,6 +16,7 @@ import uvicorn
 from media.errors import ConfigError
 from web.app import create_app
 from web.connect import ConnectReport, connect_number
+from web.media_protocol import MediaSocketProtocol
 from web.settings import Settings
 from web.tunnel import Tunnel, TunnelOpener, ngrok_opener, watch
 from web.twilio_numbers import TwilioSetupError
@@ -48,6 +49,7 @@ async def serve_connected(
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            ws=MediaSocketProtocol,
             ws_max_size=1 << 20,
             ws_per_message_deflate=False,
         )

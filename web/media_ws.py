@@ -8,6 +8,7 @@ counted by reason, the first of each reason is logged, and the loop reads on.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 from collections import Counter
 from typing import Any
@@ -28,7 +29,7 @@ from media.twilio_protocol import (
     Start,
     Stop,
     UnknownEvent,
-    fast_media,
+    inbound_audio,
     parse_inbound,
 )
 from media.twilio_transport import StreamClosed, TwilioTransport
@@ -36,6 +37,7 @@ from web.calls import LiveCall, TwilioEdge
 from web.context import AppContext
 from web.drain import drain_of
 from web.fleet import FleetCall
+from web.media_protocol import install_direct
 from web.metrics import Metrics
 from web.security import SIGNATURE_HEADER
 from web.twilio_routes import MEDIA_PATH
@@ -65,20 +67,45 @@ class MediaStream:
         self.counts: Counter[str] = Counter()
         self.sequence_gaps = 0
         self.audio_bytes = 0
+        self._busy = True
+        """A message from ``receive()`` is being handled: the direct path must queue behind it."""
+        self._failed = False
+        self._call_context: contextvars.Context | None = None
+
+    def offer(self, text: str) -> bool:
+        """The direct path (``web.media_protocol``): a caller frame handled from the socket's read callback.
+
+        Runs in the call's own context (its log binding and provider slot, as in this socket's task);
+        only when no message from ``receive()`` is in hand, so the order of the stream is kept.
+        """
+        context = self._call_context
+        if self._busy or context is None:
+            return False
+        try:
+            return context.run(self._caller_audio, text)
+        except Exception:  # noqa: BLE001 - logged here; ``run`` then ends the call as for any bug
+            context.run(log.exception, "stream_failed")
+            self._failed = True  # the declined frame wakes ``run``, which ends the call as "error"
+            return False
 
     async def run(self) -> None:
         reason = "socket_closed"
         receive = self._socket.receive
         try:
             while True:
+                self._busy = False
                 message = await receive()
+                self._busy = True
+                if self._failed:
+                    reason = "error"
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
                 if not isinstance(text, str):
                     self._problem("binary_frame", "Twilio sends text frames only")
                     continue
-                if await self._caller_audio(text):
+                if self._caller_audio(text):
                     continue
                 if await self._handle(text):
                     reason = self._end_reason or "stop"
@@ -94,7 +121,7 @@ class MediaStream:
                 reason = "bot_closed"
             await self._finish(reason)
 
-    async def _caller_audio(self, text: str) -> bool:
+    def _caller_audio(self, text: str) -> bool:
         """The message of nearly every 20 ms: a well-formed inbound media frame of this stream, in sequence.
 
         Handled here in one step (about a third of this class's CPU per frame at 200 calls); anything else,
@@ -103,19 +130,16 @@ class MediaStream:
         handler, start = self._handler, self._start
         if handler is None or start is None or len(text) > MAX_MESSAGE_CHARS:
             return False
-        media = fast_media(text)
-        if (
-            media is None
-            or media.track != "inbound"
-            or media.stream_sid != start.stream_sid
-            or self._last_seq is None
-            or media.sequence != self._last_seq + 1
-        ):
+        frame = inbound_audio(text)
+        if frame is None or self._last_seq is None:
             return False
-        self._last_seq = media.sequence
+        sequence, stream_sid, payload = frame
+        if stream_sid != start.stream_sid or sequence != self._last_seq + 1:
+            return False
+        self._last_seq = sequence
         self.counts["media"] += 1
-        self.audio_bytes += len(media.payload)
-        await handler.on_audio(media.payload)
+        self.audio_bytes += len(payload)
+        handler.on_audio(payload)
         return True
 
     async def _handle(self, text: str) -> bool:
@@ -150,7 +174,7 @@ class MediaStream:
                 self.counts["media_other_track"] += 1
                 return False
             self.audio_bytes += len(msg.payload)
-            await handler.on_audio(msg.payload)
+            handler.on_audio(msg.payload)
         elif isinstance(msg, Dtmf):
             log.info("dtmf_received", digit=msg.digit)
             await handler.on_dtmf(msg.digit)
@@ -200,6 +224,7 @@ class MediaStream:
         self._handler = live.handler = factory(self._transport, control, stream_start)
         log.info("stream_started", tracks=list(start.tracks), live_calls=self._edge.registry.active)
         await self._handler.on_start(stream_start)
+        self._call_context = contextvars.copy_context()
         return False
 
     async def _token_ok(self, start: Start) -> bool:
@@ -297,8 +322,10 @@ async def media(socket: WebSocket[Any, Any, Any]) -> None:
         log.warning("media_signature_invalid", reason="missing" if not signature else "mismatch")
         await socket.close(code=POLICY_VIOLATION)  # before accept: the server answers HTTP 403
         return
+    stream = MediaStream(ctx, edge, socket)
+    install_direct(socket.scope, stream)
     await socket.accept()
-    await MediaStream(ctx, edge, socket).run()
+    await stream.run()
 
 
 ROUTES = [media]

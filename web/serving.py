@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from web.drain import Drain
+from web.media_protocol import MediaSocketProtocol
 
 
 class DrainingServer(uvicorn.Server):
@@ -66,6 +67,7 @@ def run_server(app: Any, host: str, port: int, *, reuse_port: bool) -> None:
         host=host,
         port=port,
         log_level="warning",
+        ws=MediaSocketProtocol,  # Twilio's frames straight to the call: web/media_protocol.py
         ws_max_size=1 << 20,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,

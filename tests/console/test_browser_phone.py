@@ -54,7 +54,7 @@ class StandIn:
         await self.transport.send_mark("greeting-end")
         self.mark_sent_at = time.monotonic()
 
-    async def on_audio(self, ulaw: bytes) -> None:
+    def on_audio(self, ulaw: bytes) -> None:
         self.frame_sizes.add(len(ulaw))
         self.audio += ulaw
 

@@ -66,7 +66,37 @@ async def test_a_slow_watcher_loses_old_updates_and_never_blocks_publishing(hub:
 async def test_publish_before_start_is_dropped_quietly() -> None:
     hub = EventHub(ChannelsPlugin(backend=MemoryChannelsBackend(), channels=[CHANNEL]))
     hub.publish(CallStarted(call_sid="CA1"))
-    assert hub.dropped == 1
+    hub.publish(CallStarted(call_sid="CA2"))
+    hub.flush()
+    assert hub.dropped == 2
+
+
+async def test_events_published_together_go_out_as_one_message_and_arrive_in_order(hub: EventHub) -> None:
+    sent: list[bytes] = []
+    publish = hub._channels.publish
+
+    def spy(data: bytes, channels: str) -> None:
+        sent.append(data)
+        publish(data, channels)
+
+    hub._channels.publish = spy  # type: ignore[method-assign]
+    events = [StateChanged(call_sid=f"CA{i % 3}", source="a", dest=f"s{i}", trigger="t") for i in range(10)]
+    with hub.watch(None) as probe:
+        await publish_all(hub, events)
+        assert await probe.next_batch(0) == events
+    assert len(sent) == 1
+    assert [decode_event(line) for line in sent[0].split(b"\n")] == events
+
+
+async def test_stopping_the_hub_sends_what_is_pending() -> None:
+    async with ChannelsPlugin(backend=MemoryChannelsBackend(), channels=[CHANNEL]) as channels:
+        hub = EventHub(channels)
+        subscriber = await channels.subscribe(CHANNEL)
+        started = CallStarted(call_sid="CA1")
+        hub.publish(started)
+        await hub.stop()
+        payload = await anext(subscriber.iter_events())
+    assert decode_event(payload) == started
 
 
 async def test_watcher_times_out_empty() -> None:

@@ -13,7 +13,7 @@ from dialogue.events import CallEvent
 from tests.console.conftest import PASSWORD, call_events, log_in_async
 from tests.support.server import run_app
 from web.app import create_app
-from web.console_routes import LOGIN_URL_FILE
+from web.console_routes import LOGIN_URL_FILE, Console
 from web.context import AppContext
 from web.settings import Settings
 
@@ -43,7 +43,10 @@ async def test_two_browsers_watch_one_call_live_until_it_ends(tmp_path: Path) ->
     events: list[CallEvent] = call_events("CAsse", t0=time.time())
     async with run_app(app) as base, httpx.AsyncClient(base_url=base) as web:
         assert (await log_in_async(web)).status_code == 303
-        ctx.sink.publish(events[0])  # the call has started before anyone watches
+        hub = ctx.extras[Console.EXTRAS_KEY].hub
+        with hub.watch("CAsse") as probe:  # the call has started before anyone watches
+            ctx.sink.publish(events[0])
+            await probe.next_batch()
         seen: list[list[tuple[str, str]]] = [[], []]
         async with (
             web.stream("GET", "/console/calls/CAsse/events") as first,

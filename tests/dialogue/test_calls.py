@@ -80,7 +80,10 @@ async def _play_until(call: TwilioSimulator, session: CallSession, state: CallSt
 
 
 async def _play_until_hangup(call: TwilioSimulator, session: CallSession) -> None:
+    """Until the call is in HANGUP and its shutdown (which emits ``call_ended``) has run: the state
+    changes first, the shutdown task finishes a few event-loop passes later."""
     await _play_until(call, session, CallState.HANGUP)
+    await call.wait_for(lambda: session.active_tasks() == 0)
 
 
 @asynccontextmanager

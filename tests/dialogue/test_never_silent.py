@@ -110,7 +110,7 @@ async def test_hanging_up_in_any_state_leaves_no_task(where: str) -> None:
     async with call(echo_slack_s=5.0) as h:
         if where == "paused":
             for frame in _frames_until_onset(h):
-                await h.session.on_audio(frame)
+                h.session.on_audio(frame)
             assert h.session.machine.floor is Floor.PAUSED
         elif where != "greeting":
             await _listening(h)

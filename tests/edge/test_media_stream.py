@@ -152,6 +152,33 @@ async def test_sequence_gaps_are_counted(open_bot: Bot) -> None:
     assert ended(logs)["sequence_gaps"] == 3
 
 
+async def test_frames_go_from_the_socket_to_the_call_in_the_calls_context(open_bot: Bot) -> None:
+    """The direct path (``web.media_protocol``): no ASGI queue and task switch per frame, and what the
+    session logs or starts from a frame still carries the call's binding."""
+    async with TwilioSimulator(open_bot.ws_url) as sim:
+        await sim.start()
+        handler = await open_bot.factory.for_call(sim.call_sid)
+        await sim.send_silence(1000)
+        await sim.wait_for(lambda: handler.frames == 50)
+    assert handler.frames_in_a_task <= 1  # only a frame queued behind ``start`` may take the task
+    assert handler.frame_call_sids == {sim.call_sid}
+
+
+async def test_a_session_that_raises_on_a_frame_ends_the_call_as_an_error(open_bot: Bot) -> None:
+    open_bot.factory.fail_at_frame = 5
+    with structlog.testing.capture_logs() as logs:
+        async with TwilioSimulator(open_bot.ws_url) as sim:
+            await sim.start()
+            handler = await open_bot.factory.for_call(sim.call_sid)
+            await sim.send_silence(200)
+            await handler.stopped.wait()
+    assert handler.stops == ["error"]
+    assert handler.frames == 5  # the failing frame is not handed over twice, the rest not at all
+    assert [e["event"] for e in logs].count("stream_failed") == 1
+    assert ended(logs)["reason"] == "error"
+    assert open_bot.edge.registry.active == 0
+
+
 async def test_socket_closed_without_stop_is_a_hangup(open_bot: Bot) -> None:
     sim = TwilioSimulator(open_bot.ws_url)
     await sim.connect()

@@ -18,6 +18,7 @@ from media.twilio_protocol import (
     Start,
     Stop,
     UnknownEvent,
+    inbound_audio,
     parse_inbound,
 )
 from simulator import wire
@@ -95,6 +96,10 @@ def test_unknown_event_is_not_an_error() -> None:
             '{"event": "media", "sequenceNumber": "x", "streamSid": "MZ1", "media": {"payload": ""}}',
             "bad_number",
         ),
+        (  # a digit to str.isdigit, not to int(): once a ValueError that ended the call
+            '{"event": "media", "sequenceNumber": "\u00b2", "streamSid": "MZ1", "media": {"payload": ""}}',
+            "bad_number",
+        ),
         ('{"event": "mark", "sequenceNumber": "2", "streamSid": "MZ1", "mark": {}}', "missing_field"),
         (
             '{"event": "dtmf", "sequenceNumber": "2", "streamSid": "MZ1", "dtmf": {"digit": "12"}}',
@@ -109,6 +114,51 @@ def test_malformed_messages_name_their_reason(text: str, reason: str) -> None:
         parse_inbound(text)
     assert info.value.reason == reason
     assert info.value.detail.startswith(reason)
+
+
+def _variants() -> list[str]:
+    """Media frames with every field made odd in turn, and other events."""
+    good = json.loads(wire.media(3, stream_sid=SID, chunk=2, timestamp_ms=20, ulaw=b"\x7f" * 160))
+    texts = [json.dumps(good)]
+    odd: list[object] = ["", "x", "-1", " 4", "4.0", "\u00b2", "\u0663", 4, -4, True, None, 4.5, [4]]
+    for path in (("sequenceNumber",), ("media", "chunk"), ("media", "timestamp")):
+        for value in odd:
+            data = json.loads(json.dumps(good))
+            target = data if len(path) == 1 else data["media"]
+            target[path[-1]] = value
+            texts.append(json.dumps(data))
+    for track, payload in (("outbound", None), ("", None), (None, "@@"), (None, "")):
+        data = json.loads(json.dumps(good))
+        if track is not None:
+            data["media"]["track"] = track
+        if payload is not None:
+            data["media"]["payload"] = payload
+        texts.append(json.dumps(data))
+    texts += [wire.mark(7, stream_sid=SID, name="m"), wire.dtmf(5, stream_sid=SID, digit="1"), "{bad", "[]"]
+    return texts
+
+
+@pytest.mark.parametrize("text", _variants())
+def test_the_frame_fast_path_takes_only_what_parse_inbound_reads_as_inbound_audio(text: str) -> None:
+    """``inbound_audio`` (the socket's path for 50 frames a second) never accepts what the general parser
+    refuses or reads differently; what it declines still gets the general parser's verdict."""
+    fast = inbound_audio(text)
+    try:
+        general: object = parse_inbound(text)
+    except MalformedMessage as exc:
+        general = exc
+    if fast is not None:
+        assert isinstance(general, Media)
+        assert general.track == "inbound"
+        assert fast == (general.sequence, general.stream_sid, general.payload)
+
+
+def test_the_frame_fast_path_takes_twilios_frames() -> None:
+    text = wire.media(3, stream_sid=SID, chunk=2, timestamp_ms=20, ulaw=b"\x7f" * 160)
+    assert inbound_audio(text) == (3, SID, b"\x7f" * 160)
+    data = json.loads(text)
+    data["sequenceNumber"], data["media"]["chunk"], data["media"]["timestamp"] = 3, 2, 20
+    assert inbound_audio(json.dumps(data)) == (3, SID, b"\x7f" * 160)
 
 
 def test_oversized_message_is_refused_before_parsing() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import structlog
+
 from media.transport import CallControl, CallTransport, StreamHandler, StreamStart
 
 TONE = bytes(range(0x10, 0x70))  # any non-silent μ-law; its content does not matter here
@@ -40,6 +42,12 @@ class RecordingHandler:
     transfer_result: bool | None = None
     errors: list[str] = field(default_factory=list)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    fail_at_frame: int | None = None
+    """Raise on this frame, as a bug in the session would."""
+    frames_in_a_task: int = 0
+    """Frames delivered by the socket's task (``receive()``) rather than its read callback."""
+    frame_call_sids: set[object] = field(default_factory=set)
+    """The ``call_sid`` bound in structlog's context while each frame was handled."""
 
     async def on_start(self, start: StreamStart) -> None:
         self.starts += 1
@@ -47,9 +55,13 @@ class RecordingHandler:
             await self.transport.send_audio(speech(self.greeting_ms))
             await self.transport.send_mark("greeting")
 
-    async def on_audio(self, ulaw: bytes) -> None:
+    def on_audio(self, ulaw: bytes) -> None:
         self.frames += 1
         self.audio_bytes += len(ulaw)
+        self.frames_in_a_task += asyncio.current_task() is not None
+        self.frame_call_sids.add(structlog.contextvars.get_contextvars().get("call_sid"))
+        if self.frames == self.fail_at_frame:
+            raise RuntimeError("a bug in the session")
 
     async def on_dtmf(self, digit: str) -> None:
         self.dtmf.append(digit)
@@ -78,12 +90,18 @@ class RecordingFactory:
 
     greeting_ms: int = 300
     reply_ms: int = 500
+    fail_at_frame: int | None = None
     handlers: list[RecordingHandler] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __call__(self, transport: CallTransport, control: CallControl, start: StreamStart) -> StreamHandler:
         handler = RecordingHandler(
-            transport, control, start, greeting_ms=self.greeting_ms, reply_ms=self.reply_ms
+            transport,
+            control,
+            start,
+            greeting_ms=self.greeting_ms,
+            reply_ms=self.reply_ms,
+            fail_at_frame=self.fail_at_frame,
         )
         self.handlers.append(handler)
         self.arrived.set()

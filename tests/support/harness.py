@@ -170,7 +170,7 @@ class Harness:
     async def say(self, ulaw: bytes, *, silence_ms: int = 700) -> None:
         """The caller speaks, then stays silent long enough for the end of the turn."""
         for frame in frames(ulaw + silence_ulaw(silence_ms)):
-            await self.session.on_audio(frame)
+            self.session.on_audio(frame)
             await asyncio.sleep(0)  # as a socket would: other tasks of the call run between frames
 
     def strict(self) -> None:

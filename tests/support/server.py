@@ -13,10 +13,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fakes.loopback import serve_loopback
+from web.media_protocol import MediaSocketProtocol
 
 
 @asynccontextmanager
 async def run_app(app: Any, *, ws_max_size: int = 1 << 20) -> AsyncIterator[str]:
-    """``ws_max_size`` matches ``voicebot serve``, so oversize handling is tested against the same limit."""
-    async with serve_loopback(app, name="app-under-test", lifespan="on", ws_max_size=ws_max_size) as port:
+    """``ws_max_size`` and the WebSocket protocol match ``voicebot serve``: the media socket's direct path
+    and oversize handling are tested as they run."""
+    async with serve_loopback(
+        app, name="app-under-test", lifespan="on", ws_max_size=ws_max_size, ws_protocol=MediaSocketProtocol
+    ) as port:
         yield f"http://127.0.0.1:{port}"
