@@ -96,7 +96,8 @@ class EventHub:
 
     def deliver(self, event: CallEvent) -> None:
         """Folds one event from the channel into the view-model and wakes the watchers that want it."""
-        self.live.apply(event)
+        if self.live.apply(event) is None:
+            return  # an erased call: nobody may see it again
         for watcher in self._watchers:
             if watcher.wants(event):
                 watcher.push(event)

@@ -235,6 +235,10 @@ class CallView:
             self.speech[-1] = (self.speech[-1][0], event.at)
 
 
+ERASED_KEPT: Final = 10_000
+"""Erased call SIDs remembered, so that events still in flight cannot re-create their view."""
+
+
 class LiveCalls:
     """All calls this instance has seen: live ones, plus the most recently ended for the history list."""
 
@@ -243,14 +247,26 @@ class LiveCalls:
         self._keep_ended = keep_ended
         self._silent_after_s = silent_after_s
         """A "live" call with no event for this long lost its end (a crashed session): forget it."""
+        self._erased: OrderedDict[str, bool] = OrderedDict()
+        """Calls deleted from the store: True once gone here too, False while their end is still on its
+        way (events travel batched, so the store may know a call ended before this view does)."""
 
-    def apply(self, event: CallEvent) -> CallView:
-        view = self._calls.get(event.call_sid)
+    def apply(self, event: CallEvent) -> CallView | None:
+        """Folds one event in; None for a call that was erased (its late events must not bring it back)."""
+        sid = event.call_sid
+        erased = self._erased.get(sid)
+        if erased:
+            return None
+        view = self._calls.get(sid)
         if view is None:
-            view = self._calls[event.call_sid] = CallView(event.call_sid, started_at=event.at)
+            view = self._calls[sid] = CallView(sid, started_at=event.at)
         view.apply(event)
         if isinstance(event, CallEnded):
-            self._calls.move_to_end(event.call_sid)
+            if erased is False:
+                del self._calls[sid]
+                self._erased[sid] = True
+                return None
+            self._calls.move_to_end(sid)
             self._forget_old()
         elif isinstance(event, CallStarted):
             self._forget_silent(event.at)
@@ -266,11 +282,17 @@ class LiveCalls:
         return sorted((v for v in self._calls.values() if not v.live), key=lambda v: -v.started_at)
 
     def drop(self, call_sids: list[str]) -> None:
-        """Ended calls deleted from the store (retention, erasure) leave the history list here too."""
+        """Calls deleted from the store (retention, erasure) leave the history list here too: at once when
+        this view has seen them end, else at their end, which may still be on its way."""
         for sid in call_sids:
             view = self._calls.get(sid)
-            if view is not None and not view.live:
+            gone = view is None or not view.live
+            if view is not None and gone:
                 del self._calls[sid]
+            self._erased[sid] = gone
+            self._erased.move_to_end(sid)
+        while len(self._erased) > ERASED_KEPT:
+            self._erased.popitem(last=False)
 
     def _forget_silent(self, now: float) -> None:
         for sid in [

@@ -98,3 +98,20 @@ def test_a_live_call_that_lost_its_end_is_forgotten() -> None:
     calls.apply(CallStarted(call_sid="CAcrashed", at=0.0))
     calls.apply(CallStarted(call_sid="CAnew", at=61.0))
     assert [v.call_sid for v in calls.live()] == ["CAnew"]
+
+
+def test_an_erased_call_stays_gone_even_when_its_end_arrives_late() -> None:
+    """Erasure reads the store, which may know a call ended before this view's batched events say so."""
+    calls = LiveCalls()
+    calls.apply(CallStarted(call_sid="CAdone", at=0.0))
+    calls.apply(CallEnded(call_sid="CAdone", at=1.0))
+    calls.apply(CallStarted(call_sid="CAending", at=2.0))
+    calls.drop(["CAdone", "CAending", "CAnever_seen"])
+    assert calls.get("CAdone") is None
+    assert [v.call_sid for v in calls.live()] == ["CAending"]  # its end is still on its way
+    assert calls.apply(CallEnded(call_sid="CAending", at=3.0)) is None
+    assert calls.get("CAending") is None
+    for sid in ("CAdone", "CAending", "CAnever_seen"):  # late or replayed events do not bring them back
+        assert calls.apply(TurnLatency(call_sid=sid, at=4.0, turn=1)) is None
+    assert calls.ended() == []
+    assert calls.live() == []

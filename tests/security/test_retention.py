@@ -3,6 +3,7 @@ calls go on request (GDPR Art. 17), found by the keyed hash of the number."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -111,16 +112,19 @@ def test_cli_purge_and_forget_report_what_they_deleted(
 
 async def test_a_whole_recorded_call_is_forgotten_by_the_callers_number(tmp_path: Path) -> None:
     async with running_bot(tmp_path, record_calls=True) as bot:
-        async with place_call(bot.base_url, public_url=PUBLIC_URL, caller=CALLER) as call:
-            await call.wait_for_audio(timeout_s=15)
-            await call.play_out(timeout_s=15)
-            session = bot.sessions[0]
-            await call.send_silence(600)
-        await call.wait_for(lambda: session.state is CallState.HANGUP, timeout_s=15)
         console: Console = bot.ctx.extras[Console.EXTRAS_KEY]
+        with console.hub.watch(None) as probe:
+            async with place_call(bot.base_url, public_url=PUBLIC_URL, caller=CALLER) as call:
+                await call.wait_for_audio(timeout_s=15)
+                await call.play_out(timeout_s=15)
+                session = bot.sessions[0]
+                await call.send_silence(600)
+            await call.wait_for(lambda: session.state is CallState.HANGUP, timeout_s=15)
+            async with asyncio.timeout(15):  # the console has seen the end (its events travel batched)
+                while (view := console.hub.live.get(session.call_sid)) is None or view.live:
+                    await probe.next_batch(1)
         path = recording_path(tmp_path / "recordings", session.call_sid)
         assert path.is_file()
-        assert console.hub.live.get(session.call_sid) is not None
         result = await forget(bot.ctx.settings, console.store, CALLER, live=console.hub.live)
         assert result.calls == 1
         assert result.recordings == 1
