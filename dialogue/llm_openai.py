@@ -84,12 +84,16 @@ class OpenAILanguageModel:
             timeout=self.total_timeout_s,
             extra_body=body,
         ) as response:
+            done = False
             async for line in response.iter_lines():
-                chunk = parse_event_line(line)
+                # Read on past ``[DONE]`` to the body's end: a response closed unread takes its
+                # connection with it, and the next turn would pay a TCP and TLS handshake.
+                chunk = None if done else parse_event_line(line)
                 if chunk is None:
                     continue
                 if chunk is DONE:
-                    break
+                    done = True
+                    continue
                 for part in _text_parts(chunk, calls):
                     yield part
         for index in sorted(calls):

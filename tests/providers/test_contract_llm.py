@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from openai import AsyncOpenAI
 
 from dialogue.llm import LanguageModel, Message, ReplyPart, TextDelta, ToolCall, ToolSpec
+from dialogue.llm_openai import OpenAILanguageModel
 from fakes.behaviour import FakeReply, FakeToolCall
 from fakes.server import FakeEndpoints
 from tests.providers.engines import LLM_ENGINES, make_llm
@@ -82,3 +84,17 @@ async def test_consumer_may_stop_early(llm: LanguageModel, request: pytest.Fixtu
     first = await anext(stream)
     assert isinstance(first, TextDelta)
     await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_replies_of_a_call_share_one_kept_alive_connection(
+    openai_client: AsyncOpenAI, fake: FakeEndpoints
+) -> None:
+    # A stream closed at ``[DONE]`` before its body's end would take the connection with it: against the
+    # real API, a TCP and TLS handshake before every reply's first token.
+    llm = OpenAILanguageModel(openai_client, first_token_timeout_s=2.0, total_timeout_s=5.0)
+    for said in ("Guten Tag.", "Wann haben Sie geöffnet?", "Danke."):
+        fake.behaviour.replies.append(FakeReply("Gerne. Wir haben montags bis freitags geöffnet."))
+        assert await _collect(llm, said, TOOLS)
+    ports = {r.client_port for r in fake.behaviour.requests_to("chat")}
+    assert len(fake.behaviour.requests_to("chat")) == 3
+    assert len(ports) == 1
