@@ -176,6 +176,8 @@ def run_row(
         "cpu_per_call": steady_cpu / steady_t * 100 / total,
         "bot_talk_percent": bot_s / call_s * 100 if call_s else None,
         "call_s": call_s,
+        # Seconds of call per answered caller turn: the turn rate ``bench.call_cost`` prices.
+        "turn_every_s": call_s / len(v2v) if v2v else None,
         "underruns": sum(len(c["underrun_ms"]) for c in data),
         "bot_underruns": trouble.underruns,
         "budget_expiries": trouble.budget_expiries,
@@ -270,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.append(row)
                     print(
                         f"{workers} × {args.calls} {mix}: server CPU {row['server_cpu']:.0f} %, "
-                        f"v2v p95 {_f(row['v2v_p95'])} ms, underruns {row['underruns']}",
+                        f"v2v p95 {_f(row['v2v_p95'])} ms, underruns {row['underruns']}, "
+                        f"a turn every {_f(row['turn_every_s'], '.1f')} s per call",
                         file=sys.stderr,
                         flush=True,
                     )

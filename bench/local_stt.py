@@ -30,7 +30,7 @@ from media.stt_local import LocalSpeechToText
 from media.whisper_models import packaged_model
 from tests.support.audio import to_samples
 from tests.support.natural_voice import natural_german_ulaw, voice_missing
-from web.providers import local_stt_prompt
+from web.stt_choice import local_stt_prompt
 
 QUESTIONS: list[tuple[str, str]] = [
     ("Wann haben Sie am Samstag geöffnet?", "Öffnungszeiten"),

@@ -245,20 +245,28 @@ def _wait_listening(port: int) -> None:
     raise SystemExit(f"no server on port {port}")
 
 
-def run_row(name: str, kind: str, ws: str, args: argparse.Namespace, port: int) -> str:
+def measure(kind: str, ws: str, connections: int, seconds: float, port: int = 0) -> tuple[int, float, float]:
+    """One server stack under load: messages in the steady window, the server's CPU % and µs per message."""
+    port = port or _free_port()
     placement = Placement.split()
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.ws_stack", "--serve", kind, "--ws", ws, "--port", str(port)]
     )
+    cpus = os.sched_getaffinity(0)
     placement.pin_server(server.pid)
     placement.pin_load(os.getpid())
     try:
         _wait_listening(port)
-        count, cpu_pct, cpu_s = asyncio.run(_load(port, args.connections, args.seconds, server.pid))
+        count, cpu_pct, cpu_s = asyncio.run(_load(port, connections, seconds, server.pid))
     finally:
+        os.sched_setaffinity(0, cpus)  # the caller (a test run, bench.call_cost) keeps its own CPUs
         server.terminate()
         server.wait(10)
-    per_msg = cpu_s / count * 1e6 if count else float("nan")
+    return count, cpu_pct, cpu_s / count * 1e6 if count else float("nan")
+
+
+def run_row(name: str, kind: str, ws: str, args: argparse.Namespace, port: int) -> str:
+    count, cpu_pct, per_msg = measure(kind, ws, args.connections, args.seconds, port)
     # 10,000 messages a second at 200 calls: one µs per message is one % of a core.
     return f"{name:<40} {count / args.seconds:>9.0f} {cpu_pct:>7.1f} {per_msg:>9.1f} {per_msg:>14.0f}"
 

@@ -9,49 +9,29 @@ task the session owns; ``active_tasks`` lets tests prove nothing is left running
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import structlog
 
+from dialogue.caller_turns import CallerTurns
 from dialogue.config import CallDeps, Recorder, SessionConfig
 from dialogue.conversation import Conversation
-from dialogue.events import (
-    CallEnded,
-    CallError,
-    CallEvent,
-    CallStarted,
-    EventSink,
-    ProtocolEvent,
-    SpeechActivity,
-    StateChanged,
-)
+from dialogue.ending import CallEnd
+from dialogue.events import CallError, CallEvent, CallStarted, EventSink, ProtocolEvent, StateChanged
 from dialogue.jobs import Jobs, JobWork
 from dialogue.lines import ScriptedLines
 from dialogue.machine import TALKING, CallMachine, Floor, Trigger, Work
-from dialogue.overlap import OverlapJudge
 from dialogue.preempt import Preemption
 from dialogue.streamed_turns import StreamedTurns
 from dialogue.tasks import CallTasks
 from dialogue.timers import CallTimers
-from dialogue.turn import Job, Turn, TurnRunner
-from dialogue.turn_end import PauseJudge
+from dialogue.turn import Job, TurnRunner
 from dialogue.voice import FEED_FAILURES_BEFORE_HANGUP, BotVoice
 from media.errors import ProviderError
 from media.privacy import mask_phone
 from media.transport import CallControl, CallTransport, StreamStart
-from media.turn_events import TurnEvent
-from media.turns import BargeIn, SpeechDiscarded, SpeechEnded, SpeechPaused, SpeechStarted, TurnDetector
-
-T = Trigger
-_DETECTOR_TRIGGERS: Mapping[type, Trigger] = {
-    SpeechStarted: T.SPEECH_STARTED,
-    BargeIn: T.SPEECH_CONFIRMED,
-    SpeechDiscarded: T.SPEECH_DISCARDED,
-    SpeechPaused: T.SPEECH_PAUSED,
-    SpeechEnded: T.SPEECH_ENDED,
-}
+from media.turns import TurnDetector
 
 
 class CallSession:
@@ -70,7 +50,6 @@ class CallSession:
     ) -> None:
         self.call_sid = start.call_sid
         self.stream_sid = start.stream_sid
-        self._transport = transport
         self._config = config
         self._sink = sink
         self._recorder = recorder
@@ -125,25 +104,14 @@ class CallSession:
             preemption=self.preemption,
         )
         self.timers = CallTimers(self, config=config, jobs=self.jobs, lines=self.lines, spawn=self._spawn)
-        self.pauses = PauseJudge(
-            self.call_sid,
-            self.detector,
-            emit=self.emit,
-            on_events=self._on_turn_events,
-            alive=self._alive,
-            on_likely_over=self._likely_over,
+        self._caller_turns = CallerTurns(
+            self, detector=self.detector, jobs=self.jobs, stream=self.stream, preemption=self.preemption
         )
-        self.overlaps = OverlapJudge(
-            self.call_sid, self.detector, emit=self.emit, on_events=self._on_turn_events, alive=self._alive
-        )
-        self._reply_started_ms: int | None = None
-        """When the reply's first audio went out (stream ms): speech soon after may continue the turn."""
+        self.pauses = self._caller_turns.pauses
+        self.overlaps = self._caller_turns.overlaps
         self.closing = False
         self._failures = 0
-        self._ended = False
-        self._end_reason = ""
-        self._shutdown: asyncio.Task[None] | None = None
-        self._started = time.monotonic()
+        self._end = CallEnd(self, tasks=self._tasks, transport=transport)
 
     # ===== StreamHandler ====================================================================================
     async def on_start(self, start: StreamStart) -> None:
@@ -163,21 +131,17 @@ class CallSession:
         self.jobs.begin(self.lines.greet, "greeting")
 
     def on_audio(self, ulaw: bytes) -> None:
-        if self._ended:
+        if self._end.ended:
             return
         if self._recorder is not None:
             self._recorder.caller(ulaw)
-        if self.stream is not None:
-            self.stream.feed(ulaw)
-        self._on_turn_events(self.detector.push(ulaw))
-        if self.preemption.current is not None and self.detector.pause_verdict is None:
-            self.preemption.drop("the caller went on")
+        self._caller_turns.hear(ulaw)
 
     async def on_dtmf(self, digit: str) -> None:
         self.emit(ProtocolEvent(call_sid=self.call_sid, name="dtmf", detail=digit))
         action = self._config.dtmf_actions.get(digit)
         self._log.info("dtmf", digit=digit, action=action)
-        if action is None or self.closing or self._ended:
+        if action is None or self.closing or self._end.ended:
             return
         if action == "transfer":
             self.take_over(self.lines.transfer, "transfer")
@@ -198,23 +162,14 @@ class CallSession:
 
     # ===== public control ===================================================================================
     async def hangup(self, reason: str) -> None:
-        """Ends the call from any state and waits until every task of the call has finished.
-
-        The first reason wins (the bot's own goodbye closes the stream, which reports ``bot_closed`` after).
-        """
-        self.ending(reason)
-        if not self._ended:
-            self.fire(T.HANGUP)
-        if self._shutdown is not None:
-            await asyncio.shield(self._shutdown)
+        """Ends the call from any state and waits until every task of the call has finished."""
+        await self._end.hangup(reason)
 
     def ending(self, reason: str) -> None:
-        self._end_reason = (self._end_reason or reason) if reason else ""
+        self._end.note(reason)
 
     def active_tasks(self) -> int:
-        """Tasks of this call still running, shutdown included: zero means the call left nothing behind."""
-        running = self._tasks.active
-        return running + (1 if self._shutdown is not None and not self._shutdown.done() else 0)
+        return self._end.active
 
     @property
     def state(self) -> Work:
@@ -226,7 +181,7 @@ class CallSession:
 
     @property
     def ended(self) -> bool:
-        return self._ended
+        return self._end.ended
 
     @property
     def failures(self) -> int:
@@ -234,7 +189,7 @@ class CallSession:
 
     def take_over(self, work: JobWork, name: str) -> None:
         """DTMF, a reprompt or the time limit: this work replaces whatever the bot was doing."""
-        self.fire(T.TAKE_OVER, run=work, name=name)
+        self.fire(Trigger.TAKE_OVER, run=work, name=name)
 
     # ===== hosts of turns and lines =========================================================================
     def fire(self, trigger: Trigger, *, gen: int | None = None, **data: Any) -> bool:
@@ -244,7 +199,7 @@ class CallSession:
         def first_audio() -> None:
             if not job.announced:
                 job.announced = True
-                self.fire(T.REPLY_STARTED, gen=job.gen)
+                self.fire(Trigger.REPLY_STARTED, gen=job.gen)
 
         return first_audio
 
@@ -267,8 +222,8 @@ class CallSession:
     # ===== MachineOwner =====================================================================================
     def on_transition(self, machine: str, trigger: Trigger, source: str, dest: str) -> None:
         work, floor = self.machine.work, self.machine.floor
-        if trigger is T.REPLY_STARTED:
-            self._reply_started_ms = self.detector.now_ms
+        if trigger is Trigger.REPLY_STARTED:
+            self._caller_turns.reply_started()
         self.detector.bot_speaking = work in TALKING and floor is not Floor.CALLER
         self._log.info("state_changed", machine=machine, trigger=str(trigger), source=source, dest=dest)
 
@@ -328,12 +283,7 @@ class CallSession:
         self.jobs.replace(data)
 
     def end_call(self, _data: Mapping[str, Any]) -> None:
-        self._ended = True
-        self.jobs.cancel()
-        self.disarm_reprompt(_data)
-        cancelled = self._tasks.cancel_all()
-        self.voice.speaker.cancel_all()
-        self._shutdown = asyncio.get_running_loop().create_task(self._finish(cancelled))
+        self._end.shut_down()
 
     # ===== helpers ==========================================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -344,76 +294,5 @@ class CallSession:
 
     def _feed_failed(self, exc: BaseException) -> None:
         self.emit(CallError(call_sid=self.call_sid, stage="playout", detail=repr(exc)))
-        if self.voice.feed_failures >= FEED_FAILURES_BEFORE_HANGUP and not self._ended:
+        if self.voice.feed_failures >= FEED_FAILURES_BEFORE_HANGUP and not self._end.ended:
             self._spawn(self.hangup("transport_failed"), "hangup")
-
-    def _likely_over(self, transcript: str) -> None:
-        self.fire(T.TURN_LIKELY_OVER, transcript=transcript)
-
-    def _alive(self) -> bool:
-        return not self._ended
-
-    def _on_turn_events(self, events: list[TurnEvent]) -> None:
-        """Events of the detector, from a frame (``push``) or from a pause's verdict (``judge_pause``)."""
-        for event in events:
-            if self._ended:
-                return
-            self._on_turn_event(event)
-
-    def _on_turn_event(self, event: TurnEvent) -> None:
-        trigger = _DETECTOR_TRIGGERS[type(event)]
-        if self.stream is not None:
-            self.stream.on_event(event)
-        if isinstance(event, SpeechStarted | SpeechDiscarded | SpeechEnded):
-            self.emit(SpeechActivity(call_sid=self.call_sid, speaking=isinstance(event, SpeechStarted)))
-        data: dict[str, Any] = {}
-        if isinstance(event, BargeIn):
-            data.update(self._barge_in_data(event))
-            self._log.info("barge_in", at_ms=event.at_ms, work=str(self.machine.work), **data)
-        if isinstance(event, SpeechEnded | SpeechPaused):
-            data["utterance"] = event.utterance
-            data["speech_end_ms"] = event.speech_end_ms
-            data["speech_end"] = time.monotonic() - (event.at_ms - event.speech_end_ms) / 1000
-        if isinstance(event, SpeechEnded):
-            self.pauses.ended(event)
-        self.fire(trigger, **data)
-        if isinstance(event, SpeechEnded) and self.stream is not None:
-            self.stream.segment_over()
-
-    def _barge_in_data(self, event: BargeIn) -> dict[str, Any]:
-        """What the table's guards read of an interruption: why, and how much of the reply to the caller's
-        turn had played when it began (negative: before the reply; None: the bot is not answering a turn)."""
-        heard = None
-        job = self.jobs.job
-        if isinstance(job, Turn):
-            started = self._reply_started_ms if job.announced else None
-            heard = event.onset_ms - (started if started is not None else self.detector.now_ms)
-        return {
-            "reason": event.reason,
-            "claims_floor": event.claims_floor,
-            "onset_ms": event.onset_ms,
-            "reply_heard_ms": heard,
-            "continue_within_ms": self._config.turn.continue_within_ms,
-        }
-
-    async def _finish(self, cancelled: list[asyncio.Task[Any]]) -> None:
-        if cancelled:
-            await asyncio.gather(*cancelled, return_exceptions=True)
-        self.voice.close()
-        if self.stream is not None:
-            await self.stream.close()
-        duration = time.monotonic() - self._started
-        self._log.info(
-            "call_ended",
-            reason=self._end_reason,
-            duration_s=round(duration, 1),
-            invalid_triggers=self.machine.invalid_triggers,
-            stale_triggers=self.machine.stale_triggers,
-            preemptive_used=self.preemption.used,
-            preemptive_dropped=self.preemption.dropped,
-        )
-        self.emit(CallEnded(call_sid=self.call_sid, reason=self._end_reason, duration_s=round(duration, 2)))
-        try:
-            await self._transport.close()
-        except Exception as exc:  # noqa: BLE001 - the peer may already be gone; the call is over either way
-            self._log.debug("transport_close_failed", error=repr(exc))

@@ -28,7 +28,6 @@ from media.transport import CallControl, CallTransport, StreamHandler, StreamSta
 from web.calls import TwilioEdge
 from web.console_routes import Console
 from web.context import AppContext, SessionFactory
-from web.media_protocol import install_direct
 from web.media_ws import POLICY_VIOLATION, MediaStream
 
 log = structlog.get_logger()
@@ -106,11 +105,8 @@ async def phone(socket: WebSocket[Any, Any, Any]) -> None:
     edge = dataclasses.replace(TwilioEdge.of(ctx), rest=None)  # hang-up closes this socket
     if ctx.session_factory is not None:
         ctx = dataclasses.replace(ctx, session_factory=_browser_factory(ctx.session_factory))
-    stream = MediaStream(ctx, edge, socket)
-    install_direct(socket.scope, stream)
-    await socket.accept()
     log.info("console_phone_connected")
-    await stream.run()
+    await MediaStream(ctx, edge, socket).serve()
 
 
 ROUTES: list[Any] = [browser_call_token, phone]

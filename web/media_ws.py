@@ -33,13 +33,12 @@ from media.twilio_protocol import (
     parse_inbound,
 )
 from media.twilio_transport import StreamClosed, TwilioTransport
-from web.calls import LiveCall, TwilioEdge
+from web.calls import TwilioEdge
 from web.context import AppContext
-from web.drain import drain_of
-from web.fleet import FleetCall
 from web.media_protocol import install_direct
 from web.metrics import Metrics
 from web.security import SIGNATURE_HEADER
+from web.stream_admission import Refused, admit, release
 from web.twilio_routes import MEDIA_PATH
 
 log = structlog.get_logger()
@@ -87,6 +86,17 @@ class MediaStream:
             context.run(log.exception, "stream_failed")
             self._failed = True  # the declined frame wakes ``run``, which ends the call as "error"
             return False
+
+    async def serve(self) -> None:
+        """Accepts the socket and reads it until the call ends: what each media route does with its socket.
+
+        The receiver is installed before the accept because the accept is what switches on the hand-parsed
+        direct path (``web.media_protocol``), and only for a receiver already there: so that path sees the
+        first frame; installed later, every frame of this socket would take uvicorn's queue instead.
+        """
+        install_direct(self._socket.scope, self)
+        await self._socket.accept()
+        await self.run()
 
     async def run(self) -> None:
         reason = "socket_closed"
@@ -189,27 +199,11 @@ class MediaStream:
             self._problem("duplicate_start", "a second start on one stream")
             return False
         structlog.contextvars.bind_contextvars(call_sid=start.call_sid, stream_sid=start.stream_sid)
-        if not await self._token_ok(start):
-            await self._reject("token")
-            return True
-        if not start.is_mulaw_8k_mono:
-            log.warning("stream_format_unexpected", encoding=start.encoding, rate=start.sample_rate)
-        factory = self._ctx.session_factory
-        if factory is None:
-            log.error("stream_without_session", detail="no call session is wired")
-            await self._reject("not_ready")
-            return True
-        live = LiveCall(call_sid=start.call_sid, stream_sid=start.stream_sid)
-        fleet = self._edge.fleet
-        if not self._edge.registry.register(live):
-            log.warning("stream_duplicate_call", detail="a stream for this call is already live")
-            await self._reject("duplicate_call")
-            return True
-        shared = FleetCall(start.call_sid, start.stream_sid, fleet.instance, live.started_at)
-        if not await fleet.register(shared):
-            self._edge.registry.unregister(start.call_sid)
-            log.warning("stream_duplicate_call", detail="a stream for this call is live on another instance")
-            await self._reject("duplicate_call")
+        try:
+            live, factory = await admit(self._ctx, self._edge, start)
+        except Refused as refused:  # before any session exists: closing the socket ends the call at Twilio
+            self._end_reason = f"rejected_{refused.reason}"
+            await self._close()
             return True
         self._registered = True
         self._start = start
@@ -226,21 +220,6 @@ class MediaStream:
         await self._handler.on_start(stream_start)
         self._call_context = contextvars.copy_context()
         return False
-
-    async def _token_ok(self, start: Start) -> bool:
-        token = start.custom_parameters.get("token")
-        if token is None and not self._edge.signatures.enabled:
-            log.warning("stream_token_missing", detail="accepted because signatures are disabled")
-            return True
-        if await self._edge.fleet.verify_token(start.call_sid, token):
-            return True
-        log.warning("stream_token_rejected", reason="missing" if token is None else "mismatch")
-        return False
-
-    async def _reject(self, why: str) -> None:
-        """Ends the stream before any session exists; closing the socket ends the call at Twilio."""
-        self._end_reason = f"rejected_{why}"
-        await self._close()
 
     def _check_sequence(self, msg: InboundMessage) -> None:
         seq = getattr(msg, "sequence", None)
@@ -285,16 +264,7 @@ class MediaStream:
         except Exception:
             log.exception("stream_stop_failed")
         finally:
-            if self._start is not None:
-                self._edge.registry.unregister(self._start.call_sid)
-            if self._slot is not None:
-                self._ctx.providers.warmup.leave_call(self._slot)
-            if self._registered and self._start is not None:
-                with contextlib.suppress(Exception):  # Redis away: the dead-instance sweep forgets it later
-                    await self._edge.fleet.unregister(self._start.call_sid)
-            drain = drain_of(self._ctx)
-            if drain is not None:
-                drain.notify()
+            await release(self._ctx, self._edge, self._start, registered=self._registered, slot=self._slot)
             stats = self._transport.stats if self._transport else None
             log.info(
                 "stream_ended",
@@ -322,10 +292,7 @@ async def media(socket: WebSocket[Any, Any, Any]) -> None:
         log.warning("media_signature_invalid", reason="missing" if not signature else "mismatch")
         await socket.close(code=POLICY_VIOLATION)  # before accept: the server answers HTTP 403
         return
-    stream = MediaStream(ctx, edge, socket)
-    install_direct(socket.scope, stream)
-    await socket.accept()
-    await stream.run()
+    await MediaStream(ctx, edge, socket).serve()
 
 
 ROUTES = [media]
