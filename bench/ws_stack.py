@@ -11,7 +11,9 @@ inbound messages a second) every 10 µs of it is 10 % of a core.
 Rows: a bare ASGI app under uvicorn with each of uvicorn's WebSocket implementations; a Litestar app with one
 ``@websocket`` route reading the way ``web.media_ws`` does (``socket.receive``); then, without ASGI, the
 ``websockets`` library's own asyncio server, and as the floor an ``asyncio.Protocol`` on uvloop that
-parses the frames by hand (what the event loop, the sockets and the unmasking cost at the least).
+parses the frames by hand (what the event loop, the sockets and the unmasking cost at the least). The two
+``out:`` rows measure the other direction, the bot's audio: the server sends and the clients count (its
+"% core at 200" assumes the bot talks half the call, 1,000 outbound messages a second at 200 calls).
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "ours: web.media_protocol, direct path": ("direct", ""),
     "websockets' own server, no ASGI": ("websockets", ""),
     "floor: asyncio.Protocol, frames by hand": ("protocol", ""),
+    "out: Litestar send_text (ASGI send)": ("out-asgi", ""),
+    "out: web.media_protocol, direct way out": ("out-direct", ""),
 }
+"""Rows: kind and uvicorn ``ws``. The ``out-`` rows turn the stream round: the server sends a Twilio-sized
+outbound ``media`` message (100 ms of audio) every 20 ms per socket and the clients count what arrives."""
 
 
 def media_message(seq: int) -> str:
@@ -90,6 +96,33 @@ async def direct_asgi(scope: Scope, receive: Receive, send: Send) -> None:
             pass
         return
     await bare_asgi(scope, receive, send)
+
+
+def outbound_message() -> str:
+    payload = base64.b64encode(b"\xff" * 800).decode()
+    return json.dumps({"event": "media", "streamSid": "MZ" + "0" * 32, "media": {"payload": payload}})
+
+
+def litestar_out_app(direct: bool) -> Any:
+    """The bot's way out, as ``web.media_ws`` sends: Litestar's ``send_text``, or the direct way first."""
+    from litestar import Litestar, WebSocket, websocket
+
+    from web.media_protocol import direct_sender
+
+    @websocket("/media")
+    async def media(socket: WebSocket[Any, Any, Any]) -> None:
+        await socket.accept()
+        send_now = direct_sender(socket.scope) if direct else None
+        message = outbound_message()
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            if send_now is None or not send_now(message):
+                await socket.send_text(message)  # raises once the client is gone: the route ends
+            next_at += 0.02
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    return Litestar(route_handlers=[media])
 
 
 def litestar_app() -> Any:
@@ -165,6 +198,12 @@ def serve(kind: str, ws: str, port: int) -> None:
         return
     import uvicorn
 
+    if kind.startswith("out-"):
+        from web.media_protocol import MediaSocketProtocol
+
+        app = litestar_out_app(kind == "out-direct")
+        uvicorn.run(app, host="127.0.0.1", port=port, ws=MediaSocketProtocol, log_level="warning")
+        return
     if kind == "direct":
         from web.media_protocol import MediaSocketProtocol
 
@@ -228,6 +267,32 @@ async def _load(port: int, connections: int, seconds: float, pid: int) -> tuple[
     return count, (cpu1 - cpu0) / span * 100, cpu1 - cpu0
 
 
+async def _load_out(port: int, connections: int, seconds: float, pid: int) -> tuple[int, float, float]:
+    """Messages received in the steady window, the server's CPU % over it, and its CPU seconds."""
+    from websockets.asyncio.client import connect
+
+    got = [0]
+    window: dict[str, float] = {}
+
+    async def one() -> None:
+        async with connect(f"ws://127.0.0.1:{port}/media", compression=None, max_size=None) as sock:
+            async for _message in sock:
+                if "start" in window:
+                    got[0] += 1
+
+    tasks = [asyncio.create_task(one()) for _ in range(connections)]
+    await asyncio.sleep(2.0)
+    window["start"] = time.monotonic()
+    cpu0 = cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    cpu1 = cpu_seconds(pid)
+    count = got[0]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return count, (cpu1 - cpu0) / (time.monotonic() - window["start"]) * 100, cpu1 - cpu0
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -257,7 +322,8 @@ def measure(kind: str, ws: str, connections: int, seconds: float, port: int = 0)
     placement.pin_load(os.getpid())
     try:
         _wait_listening(port)
-        count, cpu_pct, cpu_s = asyncio.run(_load(port, connections, seconds, server.pid))
+        load = _load_out if kind.startswith("out-") else _load
+        count, cpu_pct, cpu_s = asyncio.run(load(port, connections, seconds, server.pid))
     finally:
         os.sched_setaffinity(0, cpus)  # the caller (a test run, bench.call_cost) keeps its own CPUs
         server.terminate()
@@ -267,8 +333,10 @@ def measure(kind: str, ws: str, connections: int, seconds: float, port: int = 0)
 
 def run_row(name: str, kind: str, ws: str, args: argparse.Namespace, port: int) -> str:
     count, cpu_pct, per_msg = measure(kind, ws, args.connections, args.seconds, port)
-    # 10,000 messages a second at 200 calls: one µs per message is one % of a core.
-    return f"{name:<40} {count / args.seconds:>9.0f} {cpu_pct:>7.1f} {per_msg:>9.1f} {per_msg:>14.0f}"
+    # 10,000 messages a second at 200 calls: one µs per message is one % of a core. The bot's way out: ten a
+    # second while it talks, about half the call, so 1,000 a second at 200 calls.
+    at_200 = per_msg / 10 if kind.startswith("out-") else per_msg
+    return f"{name:<40} {count / args.seconds:>9.0f} {cpu_pct:>7.1f} {per_msg:>9.1f} {at_200:>14.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--serve", choices=["asgi", "litestar", "direct", "websockets", "protocol"], help=argparse.SUPPRESS
+        "--serve", choices=sorted({kind for kind, _ws in VARIANTS.values()}), help=argparse.SUPPRESS
     )
     parser.add_argument("--ws", default="websockets-sansio", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

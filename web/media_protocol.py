@@ -12,6 +12,13 @@ one is still queued, goes into the ASGI queue for ``receive()``; a frame this pa
 uvicorn's own parser for good, which is at a frame boundary because it has seen no frame since the
 handshake. Pings are answered and keepalive pongs checked here, as uvicorn would.
 
+The way out has a direct path too: ``direct_sender(scope)`` gives a route a function that writes a text
+message as one unmasked frame straight to the transport (the bot's audio, ten messages a second per
+speaking call), instead of Litestar's send, its middleware and uvicorn's ``send`` coroutine. It declines
+(returns False, so the route awaits its usual send) whenever uvicorn's own send would do more than write:
+before the handshake or after a close, while the transport asks us to stop writing (backpressure), or
+with a negotiated extension. Both paths write synchronously when they run, so messages keep their order.
+
 Routes that do not install a receiver (every other WebSocket, and any server without this class) are
 served exactly as by uvicorn.
 """
@@ -40,6 +47,14 @@ class DirectReceiver(Protocol):
         """Handles one text message now (True), or declines it (False) so it is queued for ``receive()``."""
 
 
+def direct_sender(scope: Any) -> Callable[[str], bool] | None:
+    """The direct way out for this socket (see the module docstring), or None on a server without it."""
+    extension = (scope.get("extensions") or {}).get(DIRECT_RECEIVE)
+    if not isinstance(extension, dict):
+        return None
+    return cast(Callable[[str], bool], extension["send_text"])
+
+
 def install_direct(scope: Any, receiver: DirectReceiver) -> bool:
     """Asks the server for the direct path; False when it has none (then ``receive()`` gets everything)."""
     extension = (scope.get("extensions") or {}).get(DIRECT_RECEIVE)
@@ -60,29 +75,47 @@ class MediaSocketProtocol(WebSocketsSansIOProtocol):
         self._early = False
         """Frame bytes came before our accept: uvicorn's parser may be inside a frame, so it keeps them."""
         self._rest = b""
+        self._plain = False
+        """Accepted with no extension: a text frame is the header and the UTF-8 bytes, nothing else."""
 
     # --- handshake ------------------------------------------------------------------------------------------
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         if getattr(self, "scope", None) is not None and not self.close_sent:
             extensions = cast(dict[str, Any], self.scope["extensions"])
-            extensions[DIRECT_RECEIVE] = {"install": self._install}
+            extensions[DIRECT_RECEIVE] = {"install": self._install, "send_text": self.send_text_now}
 
     def _install(self, receiver: DirectReceiver) -> None:
         self._receiver = receiver
 
     async def send(self, message: Any) -> None:
         await super().send(message)
-        if (
-            message["type"] == "websocket.accept"
-            and self._receiver is not None
-            and self.handshake_complete
-            and not self.close_sent
-            and not self._early
-            and not self.conn.reader.buffer
-            and "Sec-WebSocket-Extensions" not in self.response.headers
-        ):
+        if message["type"] != "websocket.accept" or not self.handshake_complete or self.close_sent:
+            return
+        self._plain = "Sec-WebSocket-Extensions" not in self.response.headers
+        if self._plain and self._receiver is not None and not self._early and not self.conn.reader.buffer:
             self._direct = True
+
+    def send_text_now(self, text: str) -> bool:
+        """Writes ``text`` as one final text frame now; False (nothing written) where uvicorn's send must."""
+        if (
+            not self._plain
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        payload = text.encode()
+        n = len(payload)
+        if n < 126:
+            head = bytes((_TEXT_FIN, n))
+        elif n < 1 << 16:
+            head = bytes((_TEXT_FIN, 126)) + n.to_bytes(2, "big")
+        else:
+            head = bytes((_TEXT_FIN, 127)) + n.to_bytes(8, "big")
+        self.transport.write(head + payload)
+        return True
 
     # --- frames ---------------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:

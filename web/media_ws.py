@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -35,7 +36,7 @@ from media.twilio_protocol import (
 from media.twilio_transport import StreamClosed, TwilioTransport
 from web.calls import TwilioEdge
 from web.context import AppContext
-from web.media_protocol import install_direct
+from web.media_protocol import direct_sender, install_direct
 from web.metrics import Metrics
 from web.security import SIGNATURE_HEADER
 from web.stream_admission import Refused, admit, release
@@ -70,6 +71,7 @@ class MediaStream:
         """A message from ``receive()`` is being handled: the direct path must queue behind it."""
         self._failed = False
         self._call_context: contextvars.Context | None = None
+        self._send_now: Callable[[str], bool] | None = None  # the direct way out (web.media_protocol)
 
     def offer(self, text: str) -> bool:
         """The direct path (``web.media_protocol``): a caller frame handled from the socket's read callback.
@@ -96,6 +98,7 @@ class MediaStream:
         """
         install_direct(self._socket.scope, self)
         await self._socket.accept()
+        self._send_now = direct_sender(self._socket.scope)
         await self.run()
 
     async def run(self) -> None:
@@ -242,7 +245,8 @@ class MediaStream:
         if self._socket_closed:
             raise StreamClosed("the media socket is closed")
         try:
-            await self._socket.send_text(text)
+            if self._send_now is None or not self._send_now(text):
+                await self._socket.send_text(text)
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             self._socket_closed = True
             raise StreamClosed(f"send failed: {type(exc).__name__}") from None

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from fakes.loopback import serve_loopback
-from web.media_protocol import MediaSocketProtocol, install_direct
+from web.media_protocol import MediaSocketProtocol, direct_sender, install_direct
 
 Message = MutableMapping[str, Any]
 
@@ -105,9 +105,13 @@ class RawClient:
     async def frame(self) -> tuple[int, bytes]:
         """The next frame from the server (unmasked, as servers send)."""
         b0, b1 = await self.reader.readexactly(2)
+        assert b1 & 0x80 == 0, "a server never masks"
         n = b1 & 0x7F
         if n == 126:
             n = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif n == 127:
+            n = int.from_bytes(await self.reader.readexactly(8), "big")
+        assert b0 & 0x80, "a server sends whole messages"
         return b0 & 0x0F, await self.reader.readexactly(n)
 
 
@@ -245,3 +249,66 @@ async def test_keepalive_pongs_are_checked_on_the_direct_path(answer: bool) -> N
             assert (opcode, int.from_bytes(payload[:2], "big")) == (0x8, 1011)
         await seen.until(1)
     assert seen.log == [("direct", "hello")]
+
+
+def sending_app(took: list[bool]) -> Callable[[Message, Any, Any], Awaitable[None]]:
+    """After the accept, each text message is a command: "mix" answers four messages, alternately through
+    the direct way out and through ASGI's send; "close please" closes, then tries the direct way once more.
+    ``took`` records what each direct attempt returned."""
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        send_now = direct_sender(scope)
+        assert send_now is not None
+        sizes = {"a": 5, "b": 300, "c": 70_000, "d": 125}
+        while (message := await receive())["type"] != "websocket.disconnect":
+            if message.get("text") == "mix":
+                for i, (name, size) in enumerate(sizes.items()):
+                    body = name * size
+                    if i % 2:
+                        took.append(send_now(body))
+                    else:
+                        await send({"type": "websocket.send", "text": body})
+            elif message.get("text") == "close please":
+                await send({"type": "websocket.close", "code": 1000})
+                took.append(send_now("late"))
+
+    return app
+
+
+async def test_the_direct_way_out_writes_whole_frames_in_order_with_asgi_sends() -> None:
+    took: list[bool] = []
+    async with (
+        serve_loopback(sending_app(took), name="media-protocol", ws_protocol=MediaSocketProtocol) as port,
+        raw_client(port, "/any") as client,
+    ):
+        await client.send(text("mix"))
+        got = [await client.frame() for _ in range(4)]
+        # 5 and 125 bytes: a 7-bit length; 300: 16-bit; 70,000: 64-bit, each as one final text frame
+        assert got == [(0x1, b"a" * 5), (0x1, b"b" * 300), (0x1, b"c" * 70_000), (0x1, b"d" * 125)]
+        assert took == [True, True]
+        await client.send(text("close please"))
+        opcode, payload = await client.frame()
+        assert (opcode, int.from_bytes(payload[:2], "big")) == (0x8, 1000)
+        assert took == [True, True, False]  # after the close, only uvicorn's send may speak (and refuses)
+
+
+async def test_without_the_media_protocol_there_is_no_direct_way_out() -> None:
+    scopes: list[Message] = []
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        await receive()
+        scopes.append(scope)
+        await send({"type": "websocket.close", "code": 1000})
+
+    async with serve_loopback(app, name="plain-uvicorn", websockets=True) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /media HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 403")
+        writer.close()
+    assert direct_sender(scopes[0]) is None
