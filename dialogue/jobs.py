@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import structlog
 
 from dialogue.conversation import Conversation
-from dialogue.events import CallError, CallEvent, ProtocolEvent, TranscriptEvent, TurnLatency
-from dialogue.latency import TurnClock
+from dialogue.events import CallError, CallEvent, ProtocolEvent, TranscriptEvent
+from dialogue.latency import TurnClock, turn_latency
 from dialogue.lines import ScriptedLines
 from dialogue.llm import Message
 from dialogue.machine import TALKING, CallMachine, Trigger, Work
@@ -267,7 +267,7 @@ class Jobs:
                 )
                 self._voice.forget(turn.key)
         finally:
-            self._publish_latency(turn)
+            self._host.emit(turn_latency(self._host.call_sid, turn.number, turn.clock, turn.preempt_saved_ms))
         if turn.handover:
             await self._lines.handover(turn, self._host.failures)
         elif turn.outcome is Outcome.END_CALL:
@@ -292,19 +292,3 @@ class Jobs:
             )
         )
         self._log.info("bot_interrupted", heard_chars=len(heard), cut_chars=len(cut))
-
-    def _publish_latency(self, turn: Turn) -> None:
-        clock = turn.clock
-        self._host.emit(
-            TurnLatency(
-                call_sid=self._host.call_sid,
-                turn=turn.number,
-                transcript_ms=clock.ms("transcript"),
-                llm_first_token_ms=clock.ms("llm_first_token"),
-                first_sentence_ms=clock.ms("first_sentence"),
-                tts_first_byte_ms=clock.ms("tts_first_byte"),
-                first_audio_ms=clock.ms("first_audio"),
-                playback_done_ms=clock.ms("playback_done"),
-                preemptive_saved_ms=turn.preempt_saved_ms,
-            )
-        )

@@ -1,4 +1,4 @@
-"""Twilio Media Streams wire messages: typed inbound parsing and outbound builders.
+"""Twilio Media Streams wire messages: inbound text frames parsed into the types of ``twilio_messages``.
 
 Parsing is strict about shape and lenient about Twilio's own quirks (numbers arrive as JSON strings,
 ``streamSid`` appears only from ``start`` on, the DTMF track is ``inbound_track``), so a genuine protocol
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import msgspec
 
 from media.errors import ProtocolError
-from media.transport import StreamStart
+from media.twilio_messages import Connected, Dtmf, InboundMessage, Mark, Media, Start, Stop, UnknownEvent
 
 MAX_MESSAGE_CHARS = 64 * 1024
 """Twilio's inbound frames are ~300 characters; anything this large is not Twilio and not worth parsing."""
@@ -34,88 +33,6 @@ class MalformedMessage(ProtocolError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
 
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    protocol: str
-    version: str
-    event: Literal["connected"] = "connected"
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    sequence: int
-    stream_sid: str
-    call_sid: str
-    account_sid: str
-    tracks: tuple[str, ...]
-    custom_parameters: Mapping[str, str]
-    encoding: str
-    sample_rate: int
-    channels: int
-    event: Literal["start"] = "start"
-
-    @property
-    def is_mulaw_8k_mono(self) -> bool:
-        return (self.encoding, self.sample_rate, self.channels) == ("audio/x-mulaw", 8000, 1)
-
-    def to_stream_start(self) -> StreamStart:
-        return StreamStart(
-            call_sid=self.call_sid,
-            stream_sid=self.stream_sid,
-            account_sid=self.account_sid,
-            custom_parameters=dict(self.custom_parameters),
-        )
-
-
-@dataclass(slots=True)  # not frozen: built 50 times a second per call, and a frozen dataclass sets each
-class Media:  # field through object.__setattr__, which cost more than decoding the JSON.
-    sequence: int
-    stream_sid: str
-    track: str
-    chunk: int
-    timestamp_ms: int
-    payload: bytes
-    event: Literal["media"] = "media"
-
-
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    sequence: int
-    stream_sid: str
-    track: str
-    digit: str
-    event: Literal["dtmf"] = "dtmf"
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    sequence: int
-    stream_sid: str
-    name: str
-    event: Literal["mark"] = "mark"
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    sequence: int
-    stream_sid: str
-    call_sid: str
-    account_sid: str
-    event: Literal["stop"] = "stop"
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownEvent:
-    """An event name we do not know: Twilio may add events, so this is logged and ignored, not an error."""
-
-    name: str
-    sequence: int | None = None
-    keys: tuple[str, ...] = field(default_factory=tuple)
-    event: Literal["unknown"] = "unknown"
-
-
-InboundMessage = Connected | Start | Media | Dtmf | Mark | Stop | UnknownEvent
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 

@@ -19,20 +19,8 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from media.transport import StreamHandler
-from media.twilio_protocol import (
-    MAX_MESSAGE_CHARS,
-    Connected,
-    Dtmf,
-    InboundMessage,
-    MalformedMessage,
-    Mark,
-    Media,
-    Start,
-    Stop,
-    UnknownEvent,
-    inbound_audio,
-    parse_inbound,
-)
+from media.twilio_messages import Connected, Dtmf, InboundMessage, Mark, Media, Start, Stop, UnknownEvent
+from media.twilio_protocol import MAX_MESSAGE_CHARS, MalformedMessage, inbound_audio, parse_inbound
 from media.twilio_transport import StreamClosed, TwilioTransport
 from web.calls import TwilioEdge
 from web.context import AppContext

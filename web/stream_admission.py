@@ -11,7 +11,7 @@ import contextlib
 
 import structlog
 
-from media.twilio_protocol import Start
+from media.twilio_messages import Start
 from web.calls import LiveCall, TwilioEdge
 from web.context import AppContext, SessionFactory
 from web.drain import drain_of

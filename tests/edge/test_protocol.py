@@ -7,20 +7,9 @@ import json
 
 import pytest
 
+from media.twilio_messages import Connected, Dtmf, Mark, Media, Start, Stop, UnknownEvent
 from media.twilio_outbound import clear_message, mark_message, media_message
-from media.twilio_protocol import (
-    MAX_MESSAGE_CHARS,
-    Connected,
-    Dtmf,
-    MalformedMessage,
-    Mark,
-    Media,
-    Start,
-    Stop,
-    UnknownEvent,
-    inbound_audio,
-    parse_inbound,
-)
+from media.twilio_protocol import MAX_MESSAGE_CHARS, MalformedMessage, inbound_audio, parse_inbound
 from simulator import wire
 
 SID = "MZ" + "0" * 31 + "1"
