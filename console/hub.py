@@ -18,7 +18,7 @@ from typing import Final
 import structlog
 from litestar.channels import ChannelsPlugin
 
-from console.views import LiveCalls
+from console.live_calls import LiveCalls
 from console.wire import decode_event, encode_event
 from dialogue.events import CallEvent
 

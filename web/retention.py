@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import structlog
 
+from console.live_calls import LiveCalls
 from console.retention import Deleted, forget_caller, purge_older_than
 from console.store import CallStore
-from console.views import LiveCalls
 from media.privacy import caller_hash
 from web.keys import instance_secret
 from web.settings import Settings

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from console.views import LiveCalls, mask_number, replay, transcript_document
+from console.live_calls import LiveCalls
+from console.views import mask_number, replay, transcript_document
 from dialogue.events import BotSentence, CallEnded, CallStarted, TranscriptEvent, TurnLatency
 from tests.console.conftest import call_events
 
