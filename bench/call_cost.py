@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from media.codec import pcm16_to_ulaw
 from media.espeak import synthesize_pcm16
 from media.turns import TurnConfig, TurnDetector
 from media.twilio_protocol import inbound_audio
+from simulator.wire import media
 
 FRAME_BYTES = 160
 FRAMES_PER_S = 50
@@ -56,24 +56,6 @@ class FrameCost:
     """The same while the bot talks to a listening caller: the echo gate also tracks what was sent."""
 
 
-def _media_text(seq: int, payload: bytes) -> str:
-    import base64
-
-    return json.dumps(
-        {
-            "event": "media",
-            "sequenceNumber": str(seq),
-            "media": {
-                "track": "inbound",
-                "chunk": str(seq),
-                "timestamp": str(seq * 20),
-                "payload": base64.b64encode(payload).decode(),
-            },
-            "streamSid": "MZ00000000000000000000000000000000",
-        }
-    )
-
-
 def frame_work_us(bot_talking: bool, seconds: float = 60.0) -> float:
     """CPU µs per caller frame of the call's own work: the frame checked, then pushed through the detector.
 
@@ -90,7 +72,11 @@ def frame_work_us(bot_talking: bool, seconds: float = 60.0) -> float:
     bot = pcm16_to_ulaw(synthesize_pcm16(BOT, pitch=80))
     frames = [audio[i : i + FRAME_BYTES] for i in range(0, len(audio) - FRAME_BYTES + 1, FRAME_BYTES)]
     count = int(seconds * FRAMES_PER_S)
-    texts = [_media_text(n + 1, frames[n % len(frames)]) for n in range(count)]
+    sid = "MZ" + "0" * 32
+    texts = [
+        media(n + 1, stream_sid=sid, chunk=n + 1, timestamp_ms=20 * n, ulaw=frames[n % len(frames)])
+        for n in range(count)
+    ]
     chunk = 800  # the playout's 100 ms chunks, one per five caller frames
     detector = TurnDetector(TurnConfig())
     start = time.process_time()
