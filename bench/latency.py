@@ -15,9 +15,11 @@ to its end. The paths:
 
 Columns: voice to voice (the simulator: last voiced frame sent → first reply audio received) p50/p95; the
 stages from the bot's own per-turn events (the call store, ms after the end of speech): end-of-turn
-decision, STT final, LLM first token, first clause (or sentence), TTS first byte; overhead p95 = voice to
-voice − what the providers and the end of turn cannot avoid (today: end of turn + LLM + the tokens up to
-the first clause + TTS; new: the later of the end of turn and eager pause + STT + LLM + tokens + TTS);
+decision, STT final, LLM first token, first clause (or sentence), TTS first byte, and audio sent (handed to
+the caller's socket; from there on it is the way to the caller and the simulator's own loop); overhead
+p95 = voice to voice − what the providers and the end of turn cannot avoid (today: end of turn + LLM +
+the tokens up to the first clause + TTS; new: the later of the end of turn and eager pause + STT + LLM +
+tokens + TTS);
 greeting = ``/voice`` posted → first greeting audio at the caller (in the level's calls, and before the
 levels over ``--greetings`` short calls placed one after another); CPU % of one core per call and RSS per
 call of the bot process over the steady window; the share of turns answered preemptively.
@@ -52,6 +54,7 @@ STAGES = (
     ("llm_first_token_ms", "LLM 1st tok"),
     ("first_sentence_ms", "1st clause"),
     ("tts_first_byte_ms", "TTS 1st byte"),
+    ("first_audio_ms", "audio sent"),
 )
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.call import CallRefused, place_call
+from simulator.call import CallRefused, place_call, prime
 from simulator.caller import Caller, FrameClock
 from simulator.record import underruns
 from simulator.scenarios import ScenarioConfig, run_scenario
@@ -129,6 +129,7 @@ async def run_load(
     frame_clock: FrameClock | None = None,
 ) -> list[CallResult]:
     """Runs ``cfg.concurrency`` call slots (started evenly over the ramp-up); returns every call's result."""
+    await prime(cfg.base_url)
     t0 = time.monotonic()
     deadline = t0 + cfg.ramp_up_s + cfg.duration_s
     clock = frame_clock or FrameClock()

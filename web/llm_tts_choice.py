@@ -21,7 +21,7 @@ from media.clients import KEEPALIVE_S, Rotation, clients_for
 from media.tts_elevenlabs import ElevenLabsTextToSpeech
 from media.tts_elevenlabs_ws import ElevenLabsWebSocketTextToSpeech
 from media.tts_espeak import EspeakTextToSpeech
-from web.provider_clients import CONNECT_TIMEOUT_S, openai_clients, pool_limits
+from web.provider_clients import CONNECT_TIMEOUT_S, openai_clients, pool_limits, prime_elevenlabs
 from web.settings import Settings
 
 if TYPE_CHECKING:
@@ -118,9 +118,10 @@ def pick_tts(settings: Settings, p: Providers) -> None:
                     max_connections=most, max_keepalive_connections=kept, keepalive_expiry=KEEPALIVE_S
                 ),
             )
-            clients.append(
-                AsyncElevenLabs(api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http)
+            client = AsyncElevenLabs(
+                api_key=key, base_url=settings.elevenlabs_base_url or None, httpx_client=http
             )
+            clients.append(prime_elevenlabs(client))
             p.closers.append(http.aclose)
         p.tts = ElevenLabsTextToSpeech(
             Rotation(clients),

@@ -37,10 +37,16 @@ def _audio(seconds: float) -> bytes:
     return (TONE * (n // len(TONE) + 1))[:n]
 
 
+SENT: dict[str, list[tuple[str, float]]] = {}
+"""By CallSid: what the peer did and when (``time.monotonic()``), so tests compare the simulator's figures
+with the delays that really happened, not with the script's (a late ``asyncio.sleep`` is not its error)."""
+
+
 class Script:
     def __init__(self, send: Any) -> None:
         self._send = send
         self.sid = ""
+        self.sent: list[tuple[str, float]] = []
         self.voiced = 0
         self.turn = 0
         self.replying_until = 0.0
@@ -60,6 +66,7 @@ class Script:
         event = msg.get("event")
         if event == "start":
             self.sid = msg["streamSid"]
+            SENT[msg["start"]["callSid"]] = self.sent
             await self.audio(GREETING_S)
             await self.mark("greeting-1")
         elif event == "media":
@@ -72,6 +79,7 @@ class Script:
                     await self.text({"event": "clear"})
             elif self.voiced:
                 self.voiced = 0
+                self.sent.append(("caller-stopped", time.monotonic()))
                 if self.reply is None:
                     self.turn += 1
                     self.reply = asyncio.create_task(self._reply(self.turn))
@@ -82,9 +90,11 @@ class Script:
 
     async def _reply(self, turn: int) -> None:
         await asyncio.sleep(REPLY_DELAY_S)
+        self.sent.append((f"t{turn}-1", time.monotonic()))
         await self.audio(PART_S)
         await self.mark(f"t{turn}-1")
         await asyncio.sleep(PART_S + GAP_S)
+        self.sent.append((f"t{turn}-2", time.monotonic()))
         await self.audio(PART_S)
         await self.mark(f"t{turn}-2")
         await asyncio.sleep(PART_S + 0.1)
