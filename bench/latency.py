@@ -19,7 +19,7 @@ decision, STT final, LLM first token, first clause (or sentence), TTS first byte
 the caller's socket; from there on it is the way to the caller and the simulator's own loop); overhead
 p95 = voice to voice − what the providers and the end of turn cannot avoid (today: end of turn + LLM +
 the tokens up to the first clause + TTS; new: the later of the end of turn and eager pause + STT + LLM +
-tokens + TTS);
+tokens + TTS), and in brackets the same up to the audio sent, which leaves out the simulator's share;
 greeting = ``/voice`` posted → first greeting audio at the caller (in the level's calls, and before the
 levels over ``--greetings`` short calls placed one after another); CPU % of one core per call and RSS per
 call of the bot process over the steady window; the share of turns answered preemptively.
@@ -110,6 +110,7 @@ def run_level(
     eager = int(Settings.model_fields["eager_eot_ms"].default)
     v2v: list[float] = []
     overhead: list[float] = []
+    sent_overhead: list[float] = []
     stages: dict[str, list[float]] = {key: [] for key, _ in STAGES}
     preemptive = 0
     saved: list[float] = []
@@ -129,6 +130,8 @@ def run_level(
                 floor = _floor(turn, eager_ms=eager, args=args)
                 if floor is not None:
                     overhead.append(latency - floor)
+                    if turn.get("first_audio_ms") is not None:
+                        sent_overhead.append(float(turn["first_audio_ms"]) - floor)
     window = [s for s in sampler.samples if t0 + args.ramp + 2 <= s.at <= t0 + args.ramp + args.seconds - 1]
     window = window if len(window) >= 2 else sampler.samples
     first, last = window[0], window[-1]
@@ -145,6 +148,7 @@ def run_level(
         "v2v_p95": percentile(v2v, 95),
         "stages_p50": {key: percentile(values, 50) for key, values in stages.items()},
         "overhead_p95": percentile(overhead, 95),
+        "sent_overhead_p95": percentile(sent_overhead, 95),
         "greeting_p50": percentile(greetings, 50),
         "greeting_p95": percentile(greetings, 95),
         "cpu_percent_per_call": (last.server_cpu - first.server_cpu) / span * 100 / n,
@@ -170,7 +174,8 @@ def _f(value: float | None, fmt: str = ".0f") -> str:
 def table(rows: Sequence[dict[str, Any]]) -> str:
     stage_head = " ".join(f"{label:>12}" for _, label in STAGES)
     head = (
-        f"{'path':>5} {'calls':>5} {'turns':>5} | {'v2v p50/p95':>11} | {stage_head} | {'ovh p95':>7} | "
+        f"{'path':>5} {'calls':>5} {'turns':>5} | {'v2v p50/p95':>11} | {stage_head} | "
+        f"{'ovh p95 (sent)':>14} | "
         f"{'greeting p50/p95':>16} | {'CPU%/call':>9} {'RSS MiB/call':>12} | {'preempt':>7} {'failed':>6}"
     )
     lines = [head, "-" * len(head)]
@@ -180,7 +185,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{r['path']:>5} {r['calls']:>5} {r['turns']:>5} | "
             f"{_f(r['v2v_p50']):>5} / {_f(r['v2v_p95']):>3} | "
-            f"{stage_cells} | {_f(r['overhead_p95']):>7} | "
+            f"{stage_cells} | {_f(r['overhead_p95']):>6} ({_f(r['sent_overhead_p95']):>4}) | "
             f"{_f(r['greeting_p50']):>7} / {_f(r['greeting_p95']):>6} | "
             f"{r['cpu_percent_per_call']:>9.2f} {r['rss_per_call_mib']:>12.2f} | "
             f"{'-' if share is None else f'{share:.0%}':>7} {r['failed']:>6}"
