@@ -127,8 +127,10 @@ class Caller:
             utt = piece.utterance
             if utt is not None and piece.index == 0:
                 # A frame leaves once its 20 ms were captured (as Twilio sends them): the caller started
-                # talking one frame before the first voiced frame went out, and stopped as the last one went.
-                utt.started_at = now - FRAME_S
+                # talking one frame before the first voiced frame fell due (if this simulator sent it late,
+                # the bot is not credited with that delay), and stopped as the last one went.
+                due = self.next_frame_at - FRAME_S  # the clock has already moved on to the next frame
+                utt.started_at = min(now, due) - FRAME_S
                 utt.over_bot_audio = self.playout.playing
                 self.record.utterances.append(utt)
             piece.index += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import wave
@@ -182,6 +183,28 @@ async def test_mark_is_echoed_when_playback_passes_it(peer: str) -> None:
     assert not echo.flushed
     assert scripted.GREETING_S - 0.01 <= echo.at - first <= scripted.GREETING_S + 0.12
     assert sim.record.frames_sent >= 15  # silence streamed all along, 50 frames a second
+
+
+async def test_speech_starts_when_its_first_frame_fell_due_even_if_the_simulator_sent_it_late(
+    peer: str,
+) -> None:
+    """A simulator that falls behind must not shorten the bot's measured reaction by its own delay."""
+    from simulator.call import place_call
+    from simulator.caller import Caller, FrameClock
+
+    clock = FrameClock()
+    async with place_call(peer) as sim:
+        caller = Caller(sim, clock)
+        caller.begin_streaming()
+        assert await caller.until(lambda: sim.record.first_audio_at is not None, 3)
+        speaking = asyncio.create_task(caller.say(Speech.of(TONE * 4)))
+        await asyncio.sleep(0)  # the speech is queued; its first frame falls due within one frame
+        queued_at = time.monotonic()
+        time.sleep(0.1)  # noqa: ASYNC251 - held on purpose: that frame leaves about 100 ms late
+        utterance = await speaking
+        caller.stop_streaming()
+    await clock.close()
+    assert utterance.started_at <= queued_at
 
 
 @pytest.mark.realtime
