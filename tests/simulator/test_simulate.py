@@ -188,23 +188,29 @@ async def test_mark_is_echoed_when_playback_passes_it(peer: str) -> None:
 async def test_speech_starts_when_its_first_frame_fell_due_even_if_the_simulator_sent_it_late(
     peer: str,
 ) -> None:
-    """A simulator that falls behind must not shorten the bot's measured reaction by its own delay."""
+    """A simulator that falls behind must not shorten the bot's measured reaction by its own delay.
+
+    No frame clock runs here: the test sends the frames itself, as the clock does when it catches up,
+    with the first one due 100 ms before it leaves.
+    """
     from simulator.call import place_call
     from simulator.caller import Caller, FrameClock
+    from simulator.caller_audio import FRAME_S
 
     clock = FrameClock()
+    speech = Speech.of(TONE)
     async with place_call(peer) as sim:
         caller = Caller(sim, clock)
-        caller.begin_streaming()
-        assert await caller.until(lambda: sim.record.first_audio_at is not None, 3)
-        speaking = asyncio.create_task(caller.say(Speech.of(TONE * 4)))
-        await asyncio.sleep(0)  # the speech is queued; its first frame falls due within one frame
-        queued_at = time.monotonic()
-        time.sleep(0.1)  # noqa: ASYNC251 - held on purpose: that frame leaves about 100 ms late
+        speaking = asyncio.create_task(caller.say(speech))
+        await asyncio.sleep(0)  # one turn of the loop: ``say`` has queued the speech
+        due = time.monotonic() - 0.1
+        caller.next_frame_at = due
+        for _ in speech.payloads:
+            caller.next_frame_at += FRAME_S  # the clock moves on before it sends the frame that fell due
+            assert await caller.send_next_frame()
         utterance = await speaking
-        caller.stop_streaming()
     await clock.close()
-    assert utterance.started_at <= queued_at
+    assert utterance.started_at == pytest.approx(due - FRAME_S, abs=1e-9)
 
 
 @pytest.mark.realtime
