@@ -92,7 +92,7 @@ async def post_webhook(
     if auth_token:
         url = (public_url or base_url).rstrip("/") + path
         headers["X-Twilio-Signature"] = signature(auth_token, url, form)
-    async with httpx.AsyncClient(base_url=base_url, timeout=10, verify=_tls_context()) as client:
+    async with _client(base_url) as client:
         return await client.post(path, data=dict(form), headers=headers)
 
 
@@ -104,8 +104,12 @@ async def prime(base_url: str) -> None:
     its answer does not matter (a bot that is not up yet fails the first call as it would have anyway).
     """
     with contextlib.suppress(httpx.HTTPError):
-        async with httpx.AsyncClient(base_url=base_url, timeout=10, verify=_tls_context()) as client:
+        async with _client(base_url) as client:
             await client.get("/health")
+
+
+def _client(base_url: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base_url, timeout=10, verify=_tls_context())
 
 
 @functools.cache
